@@ -1,0 +1,177 @@
+"""The ``byzsgd`` command line: run, show the configuration, list rules and attacks."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import textwrap
+import warnings
+from typing import Any
+
+from byzsgd import aggregators, attacks
+from byzsgd.config import ConfigError, key_docs, to_toml
+
+EXIT_USAGE = 2
+
+
+def _keys_help() -> str:
+    lines = ["configuration keys (set with --set key=value or in CONFIG.toml):"]
+    for key, default, doc in key_docs():
+        lines.append(f"  {key} = {default!r}")
+        lines.extend(
+            textwrap.wrap(doc, 76, initial_indent=" " * 6, subsequent_indent=" " * 6)
+        )
+    return "\n".join(lines)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="byzsgd",
+        description="Byzantine-resilient SGD with several servers and several workers.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logs")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="train one configuration (the embedded default without CONFIG)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_keys_help(),
+    )
+    run.add_argument("config", nargs="?", help="a TOML file; default: embedded default")
+    _add_config_options(run)
+    run.add_argument("--out", help="run folder; default runs/<timestamp>-<hash>")
+    run.add_argument("--overwrite", action="store_true", help="replace a run in --out")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    show = commands.add_parser(
+        "config",
+        help="print the resolved configuration as TOML",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=_keys_help(),
+    )
+    show.add_argument(
+        "config", nargs="?", help="a TOML file; default: embedded default"
+    )
+    _add_config_options(show)
+
+    commands.add_parser("rules", help="list the aggregation rules and their conditions")
+    commands.add_parser("attacks", help="list the attacks and their channels")
+    return parser
+
+
+def _add_config_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a configuration key (repeatable), e.g. steps=100",
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    logging.captureWarnings(True)
+    try:
+        return _COMMANDS[args.command](args)
+    except (ConfigError, FileExistsError, FileNotFoundError) as error:
+        print(f"byzsgd: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run(args: argparse.Namespace) -> int:
+    from byzsgd.api import as_config, run
+    from byzsgd.validation import resolve
+
+    config = as_config(args.config, args.overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        resolve(config)
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.steps, desc="byzsgd run", unit="step", file=sys.stderr)
+    state: dict[str, Any] = {}
+
+    def progress(record: dict[str, Any], simulator: Any) -> None:
+        if "test_accuracy_mean" in record:
+            state["acc"] = f"{record['test_accuracy_min']:.3f}"
+        elif "test_loss_mean" in record:
+            state["loss"] = f"{record['test_loss_mean']:.4g}"
+        if bar is not None:
+            bar.set_postfix(
+                **state, d_inf=f"{record['diameter_linf']:.2e}", refresh=False
+            )
+            bar.update(1)
+
+    try:
+        summary = run(config, out=args.out, overwrite=args.overwrite, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    table = _summary_table(summary)
+    if args.json:
+        from byzsgd.recording import dumps
+
+        print(table, file=sys.stderr)
+        print(dumps(summary, indent=2))
+    else:
+        print(table)
+    return 0
+
+
+def _summary_table(summary: dict[str, Any]) -> str:
+    rows = [("server", "test accuracy", "test loss")]
+    for server, accuracy in summary["final_accuracy"].items():
+        loss = summary["final_test_loss"][server]
+        shown = "-" if accuracy is None else f"{accuracy:.4f}"
+        rows.append((f"correct {server}", shown, f"{loss:.4f}"))
+    diameter = summary["final_diameter"]
+    lines = [f"{a:<14}{b:>15}{c:>12}" for a, b, c in rows]
+    lines.append(
+        f"final diameter: Δ1 = {diameter['l1']:.3e}  Δ2 = {diameter['l2']:.3e}  "
+        f"Δ∞ = {diameter['linf']:.3e}"
+    )
+    lines.append(
+        f"{summary['steps']} steps, {summary['steps_per_second']:.1f} steps/s, "
+        f"run folder {summary['run_dir']}"
+    )
+    return "\n".join(lines)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from byzsgd.api import as_config
+    from byzsgd.validation import resolve
+
+    config = as_config(args.config, args.overrides)
+    resolve(config)
+    print(to_toml(config), end="")
+    return 0
+
+
+def _rules(args: argparse.Namespace) -> int:
+    for name in aggregators.names():
+        print(f"{name:<16} {aggregators.condition(name).text}")
+    return 0
+
+
+def _attacks(args: argparse.Namespace) -> int:
+    for name in attacks.names():
+        cls = attacks.get(name)
+        channels = ", ".join(sorted(cls.channels))
+        print(f"{name:<12} {'equivocates' if cls.equivocates else '':<12} {channels}")
+    return 0
+
+
+_COMMANDS = {"run": _run, "config": _config, "rules": _rules, "attacks": _attacks}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

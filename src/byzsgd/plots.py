@@ -1,0 +1,61 @@
+"""Figures from a run's metric records."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from byzsgd.recording import atomic_write
+
+
+def _series(records: list[dict[str, Any]], key: str) -> tuple[list, list]:
+    points = [(r["step"] + 1, r[key]) for r in records if r.get(key) is not None]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+def plot_curves(
+    records: list[dict[str, Any]], path: str | Path, *, title: str = ""
+) -> Path:
+    """Test accuracy (or loss) and the diameters against the step; Δ on a log scale."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    metric = "accuracy" if any("test_accuracy_mean" in r for r in records) else "loss"
+    steps, low = _series(records, f"test_{metric}_min")
+    _, high = _series(records, f"test_{metric}_max")
+    if steps:
+        left.fill_between(
+            steps, low, high, alpha=0.3, label="correct servers (min-max)"
+        )
+        left.plot(*_series(records, f"test_{metric}_mean"), label="mean of servers")
+        left.plot(
+            *_series(records, f"test_{metric}_average_model"),
+            linestyle="--",
+            label="average model",
+        )
+    left.set_xlabel("step")
+    left.set_ylabel(f"test {metric}")
+    left.legend(loc="lower right" if metric == "accuracy" else "upper right")
+    left.grid(alpha=0.3)
+
+    for norm, label in (("l1", "Δ1"), ("l2", "Δ2"), ("linf", "Δ∞")):
+        x, y = _series(records, f"diameter_{norm}")
+        right.plot(x, [max(v, 1e-12) for v in y], label=f"{label} (after gather)")
+    right.set_yscale("log")
+    right.set_xlabel("step")
+    right.set_ylabel("diameter of the correct servers")
+    right.legend()
+    right.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    path = Path(path)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    atomic_write(path, buffer.getvalue())
+    return path

@@ -1,0 +1,111 @@
+"""The run folder: resolved config, metrics as JSON lines, summary, figures.
+
+Nothing in it is ever half-written: files are replaced atomically, metrics are
+appended and flushed line by line, and an existing run is never overwritten unless
+the caller says so.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+from byzsgd.config import Config, to_toml
+
+CONFIG_FILE = "config.toml"
+METRICS_FILE = "metrics.jsonl"
+SUMMARY_FILE = "summary.json"
+CURVES_FILE = "curves.png"
+PRODUCT_FILES = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, CURVES_FILE)
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and an atomic rename."""
+    path = Path(path)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def clean_json(value: Any) -> Any:
+    """``value`` with NaN and ±inf floats replaced by None (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): clean_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean_json(v) for v in value]
+    return value
+
+
+def dumps(value: Any, **kwargs: Any) -> str:
+    return json.dumps(clean_json(value), allow_nan=False, **kwargs)
+
+
+def default_run_dir(config: Config, root: str | Path = "runs") -> Path:
+    """``runs/<UTC timestamp>-<config hash>``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{stamp}-{config.hash()}"
+
+
+class RunFolder:
+    """One run's folder, opened for writing."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._metrics: IO[str] | None = None
+
+    @classmethod
+    def create(cls, path: str | Path, config: Config, *, overwrite: bool = False):
+        """Make the folder and write the resolved config; refuse to clobber a run."""
+        path = Path(path)
+        existing = [name for name in PRODUCT_FILES if (path / name).exists()]
+        if existing and not overwrite:
+            raise FileExistsError(
+                f"run folder {str(path)!r} already holds a run "
+                f"({', '.join(existing)}); choose another --out or pass --overwrite"
+            )
+        path.mkdir(parents=True, exist_ok=True)
+        for name in existing:
+            (path / name).unlink()
+        folder = cls(path)
+        atomic_write(path / CONFIG_FILE, to_toml(config))
+        return folder
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one metric record as a JSON line, flushed to the file at once."""
+        if self._metrics is None:
+            path = self.path / METRICS_FILE
+            self._metrics = open(path, "a", encoding="utf-8")  # noqa: SIM115
+        self._metrics.write(dumps(record) + "\n")
+        self._metrics.flush()
+
+    def write_summary(self, summary: dict[str, Any]) -> None:
+        atomic_write(self.path / SUMMARY_FILE, dumps(summary, indent=2) + "\n")
+
+    def close(self) -> None:
+        if self._metrics is not None:
+            self._metrics.close()
+            self._metrics = None
+
+
+def read_metrics(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a run folder's ``metrics.jsonl`` (or of that file itself)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / METRICS_FILE
+    with open(path, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]

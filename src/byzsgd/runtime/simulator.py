@@ -1,0 +1,108 @@
+"""The in-process simulator: every node in one process, batched over nodes.
+
+The harness around :func:`byzsgd.protocol.step.protocol_step`: it holds the correct
+servers' parameters and the correct workers' generators, moves messages with the
+:class:`SimulatedTransport`, and measures what only it can know.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+
+from byzsgd import metrics
+from byzsgd.config import Config
+from byzsgd.protocol.step import protocol_step
+from byzsgd.protocol.topology import WORKER, Topology
+from byzsgd.runtime.channels import SimulatedTransport
+from byzsgd.tasks import Task, build_task
+from byzsgd.validation import resolve
+
+logger = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    """The correct workers: one batch generator each, one batched gradient call."""
+
+    def __init__(self, task: Task, topology: Topology, batch_size: int) -> None:
+        self.task = task
+        self.ids = topology.correct_workers
+        self.batch_size = batch_size
+        self.generators = [topology.generator(WORKER, i, "batches") for i in self.ids]
+
+    def __call__(
+        self, step: int, points: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.task.sample_batches(self.ids, self.generators, self.batch_size)
+        return self.task.gradients(points, x, y)
+
+
+class Simulator:
+    """Runs a validated configuration step by step and returns metric records."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.topology, self.plan = resolve(config)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        self.task = build_task(
+            config.task, num_workers=config.num_workers, seed=config.seed
+        )
+        init = self.task.init_params(self.topology.generator("init"))
+        servers = len(self.topology.correct_servers)
+        self.params = init.expand(servers, -1).clone()
+        self.transport = SimulatedTransport(self.topology, self.plan, config.faults)
+        self.workers = WorkerPool(self.task, self.topology, config.batch_size)
+        self.step_index = 0
+        self.step_seconds = 0.0
+        logger.info(
+            "simulator: %d servers (Byzantine %s), %d workers (Byzantine %s), d = %d",
+            config.num_servers,
+            list(self.topology.byzantine_servers),
+            config.num_workers,
+            list(self.topology.byzantine_workers),
+            self.task.dim,
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.step_index >= self.config.steps
+
+    def step(self) -> dict[str, float]:
+        """Run one protocol step and return its metric record."""
+        t = self.step_index
+        start = time.perf_counter()
+        result = protocol_step(
+            t,
+            self.params,
+            plan=self.plan,
+            transport=self.transport,
+            oracle=self.workers,
+        )
+        self.step_seconds += time.perf_counter() - start
+        self.params = result.params
+        self.step_index += 1
+
+        half = metrics.diameters(result.half)
+        after = metrics.diameters(result.params)
+        record: dict[str, float] = {
+            "step": t,
+            "lr": self.plan.learning_rate(t),
+            "train_loss": float(result.losses.mean()),
+            **metrics.prefixed("half_diameter", half),
+            **metrics.prefixed("diameter", after),
+            **metrics.prefixed("contraction", metrics.contraction(half, after)),
+            **metrics.prefixed(
+                "worker_diameter", metrics.diameters(result.worker_points)
+            ),
+            **self.transport.stats(),
+        }
+        if self.step_index % self.config.eval_every == 0 or self.done:
+            record.update(metrics.evaluation(self.task, self.params))
+        return record
+
+    def final_evaluation(self) -> dict[str, dict]:
+        """Each correct server's test figures after the last step."""
+        return metrics.per_server(self.task, self.params, self.topology.correct_servers)
