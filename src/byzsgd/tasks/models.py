@@ -68,7 +68,8 @@ class FlatModel:
         self.dim = sum(self._sizes)
 
     def __repr__(self) -> str:
-        return f"FlatModel(dim={self.dim}, loss={self.loss_name!r}, {self.module})"
+        module = type(self.module).__name__
+        return f"FlatModel({module}, dim={self.dim}, loss={self.loss_name!r})"
 
     def unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
         """Views of ``flat`` shaped like the module's parameters, keyed by name."""

@@ -9,7 +9,7 @@ generator and the batch size, never on which runtime runs it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,11 +61,6 @@ class Task:
     y_test: torch.Tensor = field(repr=False)
     shards: list[torch.Tensor] = field(repr=False)
     optimum: torch.Tensor | None = field(default=None, repr=False)
-
-    def __post_init__(self) -> None:
-        self._gradient_fn: Callable[..., tuple[torch.Tensor, torch.Tensor]] = vmap(
-            grad_and_value(self.model.loss)
-        )
 
     @property
     def dim(self) -> int:
@@ -135,7 +130,7 @@ class Task:
             Gradients ``(w, dim)`` and mean batch losses ``(w,)``, computed in one
             ``vmap(grad_and_value(model.loss))`` call.
         """
-        return self._gradient_fn(points, x, y)
+        return vmap(grad_and_value(self.model.loss))(points, x, y)
 
     @torch.no_grad()
     def evaluate(self, params: torch.Tensor) -> dict[str, torch.Tensor]:
