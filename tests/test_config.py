@@ -43,11 +43,13 @@ REFUSED = [
     ),
     (
         ["worker_to_server.attack='bogus'"],
-        "worker_to_server.attack = 'bogus' is not allowed; expected one of: alie, crash",
+        "worker_to_server.attack = 'bogus' is not allowed; "
+        "expected one of: alie, crash",
     ),
     (
         ["server_to_worker.attack='alie'"],
-        "server_to_worker.attack = 'alie' is not allowed; expected one of: crash, none,",
+        "server_to_worker.attack = 'alie' is not allowed; "
+        "expected one of: crash, none,",
     ),
     (["optimizer.lr=0"], "optimizer.lr = 0.0 is not allowed; expected a number > 0"),
     (
@@ -72,7 +74,8 @@ REFUSED = [
     ),
     (
         ["byzantine_workers=[0, 0, 1]"],
-        "byzantine_workers = [0, 0, 1] is not allowed; expected 3 distinct ids in [0, 10)",
+        "byzantine_workers = [0, 0, 1] is not allowed; "
+        "expected 3 distinct ids in [0, 10)",
     ),
 ]
 
