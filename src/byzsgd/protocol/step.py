@@ -14,6 +14,7 @@ from typing import Protocol
 import torch
 
 from byzsgd import aggregators
+from byzsgd.aggregators._checks import all_finite
 from byzsgd.attacks.base import SERVER_TO_SERVER, SERVER_TO_WORKER, WORKER_TO_SERVER
 from byzsgd.protocol.plan import ChannelPlan, ProtocolPlan
 
@@ -66,6 +67,8 @@ def aggregate(received: torch.Tensor, channel: ChannelPlan) -> torch.Tensor:
 
 def keep_finite(proposed: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
     """Rows of ``proposed`` with a non-finite value are replaced by ``fallback``'s."""
+    if all_finite(proposed):
+        return proposed
     ok = torch.isfinite(proposed).all(dim=-1, keepdim=True)
     return torch.where(ok, proposed, fallback)
 

@@ -162,10 +162,11 @@ class SimulatedChannel:
         slot = self.position[chosen]
         heard = messages[slot.clamp_max(messages.shape[0] - 1)]
         if byzantine is not None:
-            receiver = torch.arange(chosen.shape[0]).unsqueeze(1).expand_as(chosen)
-            forged = byzantine[slot.clamp_max(byzantine.shape[0] - 1), receiver]
-            heard = torch.where(self.is_byzantine[chosen].unsqueeze(-1), forged, heard)
-        return heard.masked_fill(~present.unsqueeze(-1), torch.nan)
+            receiver, column = self.is_byzantine[chosen].nonzero(as_tuple=True)
+            heard[receiver, column] = byzantine[slot[receiver, column], receiver]
+        if not bool(present.all()):
+            heard[~present] = torch.nan
+        return heard
 
     def _record(
         self, chosen: torch.Tensor, present: torch.Tensor, wait: torch.Tensor, dim: int

@@ -69,6 +69,7 @@ class Task:
 
     @property
     def num_workers(self) -> int:
+        """Number of shards, one per worker id ``0 .. num_workers - 1``."""
         return len(self.shards)
 
     def init_params(self, generator: torch.Generator) -> torch.Tensor:
