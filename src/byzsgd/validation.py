@@ -201,13 +201,13 @@ def _quorum(name: str, channel: ChannelConfig, num_senders: int, f: int) -> int:
 def _warn_beyond_resilience(config: Config) -> None:
     n_s, f_s = config.num_servers, config.num_byzantine_servers
     n_w, f_w = config.num_workers, config.num_byzantine_workers
-    if n_s < 3 * f_s + 2:
+    if f_s and n_s < 3 * f_s + 2:
         warnings.warn(
             f"num_servers = {n_s} < 3 num_byzantine_servers + 2 = {3 * f_s + 2}: "
             "beyond the protocol's proven server resilience",
             stacklevel=3,
         )
-    if n_w < 3 * f_w + 1:
+    if f_w and n_w < 3 * f_w + 1:
         warnings.warn(
             f"num_workers = {n_w} < 3 num_byzantine_workers + 1 = {3 * f_w + 1}: "
             "beyond the protocol's proven worker resilience",

@@ -89,8 +89,10 @@ def prepare(
 def pairwise_squared_distances(inputs: torch.Tensor) -> torch.Tensor:
     """Squared Euclidean distances (..., m, m) of the m inputs, in float64.
 
-    The inputs are promoted to float64 and centred before the Gram product, so close
-    vectors of large magnitude keep their distances (a float32 Gram product does not).
+    The inputs are promoted to float64 (no float32 value can overflow there) and
+    centred on their mean before the Gram product: a difference of close values is
+    exact, so close vectors of large magnitude keep their distances (the Gram
+    product of the raw float32 inputs does not).
     """
     x = inputs.double()
     x = x - x.mean(dim=-2, keepdim=True)
