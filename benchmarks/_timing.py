@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 
 
-def median_seconds(fn: Callable[[], object], *, repeats: int = 7, inner: int = 5) -> float:
+def median_seconds(
+    fn: Callable[[], object], *, repeats: int = 7, inner: int = 5
+) -> float:
     """Median over ``repeats`` runs of the mean time of ``inner`` calls of ``fn``."""
     fn()  # warm-up
     samples = []

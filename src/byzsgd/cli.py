@@ -7,10 +7,12 @@ import logging
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 from typing import Any
 
 from byzsgd import aggregators, attacks
 from byzsgd.config import ConfigError, key_docs, to_toml
+from byzsgd.recording import METRICS_FILE
 
 EXIT_USAGE = 2
 
@@ -56,6 +58,18 @@ def _parser() -> argparse.ArgumentParser:
         "config", nargs="?", help="a TOML file; default: embedded default"
     )
     _add_config_options(show)
+    show.add_argument(
+        "--keys", action="store_true", help="print every key as a Markdown table"
+    )
+
+    plot = commands.add_parser(
+        "plot", help="overlay one metric of several run folders in one figure"
+    )
+    plot.add_argument("runs", nargs="+", help="run folders")
+    plot.add_argument("--metric", default="diameter_l2", help="metric key to plot")
+    plot.add_argument("--labels", nargs="*", help="one legend label per run")
+    plot.add_argument("--log", action="store_true", help="logarithmic y axis")
+    plot.add_argument("--out", required=True, help="the PNG file to write")
 
     commands.add_parser("rules", help="list the aggregation rules and their conditions")
     commands.add_parser("attacks", help="list the attacks and their channels")
@@ -80,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.captureWarnings(True)
     try:
         return _COMMANDS[args.command](args)
-    except (ConfigError, FileExistsError, FileNotFoundError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError) as error:
         print(f"byzsgd: error: {error}", file=sys.stderr)
         return EXIT_USAGE
 
@@ -150,9 +164,39 @@ def _config(args: argparse.Namespace) -> int:
     from byzsgd.api import as_config
     from byzsgd.validation import resolve
 
+    if args.keys:
+        print(keys_markdown(), end="")
+        return 0
     config = as_config(args.config, args.overrides)
     resolve(config)
     print(to_toml(config), end="")
+    return 0
+
+
+def keys_markdown() -> str:
+    """Every configuration key as a Markdown table (the body of docs/config.md)."""
+    lines = ["| key | default | meaning |", "|---|---|---|"]
+    for key, default, doc in key_docs():
+        lines.append(f"| `{key}` | `{default!r}` | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from byzsgd.plots import plot_metric
+    from byzsgd.recording import read_metrics
+
+    labels = args.labels or [str(path) for path in args.runs]
+    if len(labels) != len(args.runs):
+        raise ConfigError(
+            f"--labels has {len(labels)} labels; expected {len(args.runs)}, one per run"
+        )
+    for path in args.runs:
+        if not (Path(path) / METRICS_FILE).is_file():
+            raise FileNotFoundError(f"{path!r} is no run folder (no {METRICS_FILE})")
+    runs = {
+        label: read_metrics(path) for label, path in zip(labels, args.runs, strict=True)
+    }
+    plot_metric(runs, args.metric, args.out, log=args.log)
     return 0
 
 
@@ -170,7 +214,13 @@ def _attacks(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"run": _run, "config": _config, "rules": _rules, "attacks": _attacks}
+_COMMANDS = {
+    "run": _run,
+    "config": _config,
+    "plot": _plot,
+    "rules": _rules,
+    "attacks": _attacks,
+}
 
 
 if __name__ == "__main__":

@@ -53,7 +53,37 @@ def plot_curves(
     if title:
         figure.suptitle(title)
     figure.tight_layout()
-    path = Path(path)
+    return _save(figure, Path(path))
+
+
+def plot_metric(
+    runs: dict[str, list[dict[str, Any]]],
+    metric: str,
+    path: str | Path,
+    *,
+    log: bool = False,
+) -> Path:
+    """One metric of several runs against the step, one line per run."""
+    figure, axes = plt.subplots(figsize=(6.5, 4))
+    for label, records in runs.items():
+        steps, values = _series(records, metric)
+        if not steps:
+            plt.close(figure)
+            raise ValueError(
+                f"metric {metric!r} is not in the records of run {label!r}"
+            )
+        axes.plot(steps, values, label=label)
+    if log:
+        axes.set_yscale("log")
+    axes.set_xlabel("step")
+    axes.set_ylabel(metric)
+    axes.grid(alpha=0.3)
+    axes.legend()
+    figure.tight_layout()
+    return _save(figure, Path(path))
+
+
+def _save(figure: Any, path: Path) -> Path:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
     plt.close(figure)
