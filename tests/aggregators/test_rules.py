@@ -1,4 +1,7 @@
-"""Every registered rule against a slow float64 reference, and its hardening."""
+"""Every registered rule against the float64 references, and its hardening.
+
+The registry drives the matrix: a new rule is tested as soon as it is registered.
+"""
 
 from __future__ import annotations
 
@@ -8,120 +11,188 @@ import pytest
 import torch
 
 from byzsgd import aggregators
+from tests.aggregators.reference import reference
 
 RULES = aggregators.names()
+COMPOSITES = ["nnm+median", "nnm+krum", "arc+trimmed_mean", "arc+nnm+mda"]
+DETERMINISTIC = RULES + COMPOSITES
+TOLERANCE = {"geometric_median": 1e-4}
 
 
-def reference(name: str, x: torch.Tensor, f: int) -> torch.Tensor:
-    """Loop-based float64 definitions of the rules, for one (m, d) input."""
-    x = x.double()
-    m = x.shape[0]
-    if name == "mean" or (f == 0 and name in ("trimmed_mean", "mda")):
-        return x.mean(0)
-    if name == "median":
-        out = []
-        for column in x.T:
-            values = sorted(column.tolist())
-            mid = m // 2
-            out.append(values[mid] if m % 2 else 0.5 * (values[mid - 1] + values[mid]))
-        return torch.tensor(out, dtype=torch.float64)
-    if name == "trimmed_mean":
-        return torch.tensor(
-            [sum(sorted(c.tolist())[f : m - f]) / (m - 2 * f) for c in x.T],
-            dtype=torch.float64,
-        )
-    if name == "krum":
-        scores = []
-        for i in range(m):
-            d = sorted(float(((x[i] - x[j]) ** 2).sum()) for j in range(m) if j != i)
-            scores.append(sum(d[: m - f - 2]))
-        return x[min(range(m), key=lambda i: scores[i])]
-    if name == "mda":
-        best, chosen = None, None
-        for subset in itertools.combinations(range(m), m - f):
-            diameter = max(
-                (float((x[i] - x[j]).norm()) for i in subset for j in subset),
-                default=0.0,
-            )
-            if best is None or diameter < best:
-                best, chosen = diameter, subset
-        return x[list(chosen)].mean(0)
-    raise AssertionError(f"no reference for {name}")
+def largest_f(name: str, m: int) -> int:
+    """The largest f the rule's condition allows for m inputs."""
+    cond = aggregators.condition(name)
+    return max(f for f in range(m) if cond.holds(m, f))
 
 
-def valid_f(name: str, m: int) -> int:
-    if name == "mean":
-        return 0
-    return max(f for f in range(m) if aggregators.condition(name).holds(m, f))
+def sizes(name: str) -> list[int]:
+    smallest = min(m for m in range(1, 20) if aggregators.condition(name).holds(m, 0))
+    return sorted({smallest, 5, 7, 8, 11})
 
 
-@pytest.mark.parametrize("name", RULES)
-@pytest.mark.parametrize("m", [3, 4, 5, 7, 8])
-def test_matches_reference(name: str, m: int) -> None:
-    gen = torch.Generator().manual_seed(m)
-    x = torch.randn(m, 6, generator=gen)
-    x[0] += 20.0  # one far-away input
-    f = valid_f(name, m)
-    assert aggregators.condition(name).holds(m, f)
-    out = aggregators.get(name)(x, f=f)
-    assert out.dtype == torch.float32
-    assert torch.allclose(out.double(), reference(name, x, f), atol=1e-5)
+def gaussian(m: int, d: int, seed: int, dtype=torch.float32) -> torch.Tensor:
+    return torch.randn(m, d, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 
 
-@pytest.mark.parametrize("name", RULES)
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_matches_the_float64_reference(name: str) -> None:
+    for m in sizes(name.split("+")[-1]):
+        for f in sorted({0, largest_f(name, m)}):
+            x = gaussian(m, 6, seed=m + 10 * f)
+            x[:f] += 25.0  # the f candidates for Byzantine inputs are far away
+            out = aggregators.get(name)(x, f=f)
+            assert out.dtype == torch.float32
+            expected = reference(name, x, f)
+            atol = TOLERANCE.get(name, 1e-5)
+            assert torch.allclose(out.double(), expected, atol=atol), (m, f)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("median", {"lower": True}),
+        ("multi_krum", {"num_selected": 2}),
+        ("multi_krum", {"num_selected": 1}),
+        ("centered_clipping", {"radius": 0.5, "iterations": 5}),
+    ],
+)
+def test_options_match_the_reference(name: str, options: dict) -> None:
+    x = gaussian(8, 5, seed=3)
+    out = aggregators.get(name)(x, f=2, **options)
+    assert torch.allclose(out.double(), reference(name, x, 2, **options), atol=1e-5)
+
+
+def test_multi_krum_with_one_selected_is_krum() -> None:
+    x = gaussian(9, 4, seed=5)
+    assert torch.equal(
+        aggregators.multi_krum(x, f=2, num_selected=1), aggregators.krum(x, f=2)
+    )
+
+
+def test_mda_is_exact_where_enumeration_is_infeasible_for_others() -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(50, 20, generator=gen)
+    x[:12] = 3.0 + 0.1 * torch.randn(12, 20, generator=gen)
+    out = aggregators.mda(x, f=12)
+    assert torch.allclose(out, x[12:].mean(0), atol=1e-5)
+
+
+@pytest.mark.parametrize("m", [6, 7, 9, 10])
+def test_mda_matches_enumeration_on_random_clusters(m: int) -> None:
+    for seed in range(20):
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(m, 3, generator=gen) * torch.rand(m, 1, generator=gen) * 3
+        f = largest_f("mda", m)
+        out = aggregators.mda(x, f=f)
+        assert torch.allclose(out.double(), reference("mda", x, f), atol=1e-5), seed
+
+
+@pytest.mark.parametrize("name", [*DETERMINISTIC, "bucketing+median"])
 def test_batch_dimensions_equal_a_loop(name: str) -> None:
-    x = torch.randn(3, 2, 7, 5)
-    f = valid_f(name, 7)
+    x = torch.randn(3, 2, 9, 5)
+    f = largest_f(name, 9) if name != "bucketing+median" else 2
     rule = aggregators.get(name)
-    out = rule(x, f=f)
+    options = {}
+    if name.startswith("bucketing"):
+        options = {"generator": torch.Generator().manual_seed(1)}
+    out = rule(x, f=f, **options)
     assert out.shape == (3, 2, 5)
+    if options:
+        options = {"generator": torch.Generator().manual_seed(1)}
     for i, j in itertools.product(range(3), range(2)):
-        assert torch.allclose(out[i, j], rule(x[i, j], f=f), atol=1e-6)
+        assert torch.allclose(out[i, j], rule(x[i, j], f=f, **options), atol=1e-5)
 
 
-@pytest.mark.parametrize("name", RULES)
-def test_inputs_are_not_modified(name: str) -> None:
-    x = torch.randn(7, 4)
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_inputs_are_not_modified_and_results_repeat(name: str) -> None:
+    x = gaussian(9, 4, seed=2)
     x[2, 1] = torch.nan
     copy = x.clone()
-    aggregators.get(name)(x, f=valid_f(name, 7))
+    rule = aggregators.get(name)
+    f = max(largest_f(name, 9), 1) if name != "mean" else 0
+    if name == "mean":
+        x[2, 1] = copy[2, 1] = 0.0
+    first = rule(x, f=f)
     assert torch.equal(torch.isnan(x), torch.isnan(copy))
     assert torch.equal(x.nan_to_num(), copy.nan_to_num())
+    assert torch.equal(first, rule(x, f=f))
 
 
-@pytest.mark.parametrize("name", [n for n in RULES if n != "mean"])
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_float64_in_float64_out(name: str) -> None:
+    x = gaussian(9, 4, seed=4, dtype=torch.float64)
+    out = aggregators.get(name)(x, f=largest_f(name, 9))
+    assert out.dtype == torch.float64
+
+
+@pytest.mark.parametrize("name", [n for n in DETERMINISTIC if n != "mean"])
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
-def test_nonfinite_inputs_are_neutralised(name: str, bad: float) -> None:
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(7, 5, generator=gen)
-    f = valid_f(name, 7)
+def test_nonfinite_vectors_are_completed_never_selected(name: str, bad: float) -> None:
+    x = gaussian(9, 5, seed=1)
+    f = largest_f(name, 9)
     x[:f, 2] = bad
     out = aggregators.get(name)(x, f=f)
     assert torch.isfinite(out).all()
-    low, high = x[f:].min(0).values, x[f:].max(0).values
-    assert bool(((out >= low - 1e-6) & (out <= high + 1e-6)).all())
+    completed = aggregators.complete_nonfinite(x)
+    assert torch.allclose(out, aggregators.get(name)(completed, f=f))
+    fill = reference("median", x[f:], 0).float()
+    assert torch.allclose(completed[:f], fill.expand(f, 5))
 
 
-def test_median_of_even_count_is_the_true_median() -> None:
-    x = torch.tensor([[1.0], [2.0], [10.0], [11.0]])
-    assert aggregators.median(x, f=1).item() == 6.0
-    assert aggregators.median(x, f=1, lower=True).item() == 2.0
+def test_completion_is_the_median_of_the_finite_vectors() -> None:
+    x = torch.tensor([[1.0, 2.0], [3.0, 6.0], [float("nan"), 0.0], [5.0, 4.0]])
+    out = aggregators.complete_nonfinite(x)
+    assert torch.equal(out[2], torch.tensor([3.0, 4.0]))
+    assert torch.equal(out[[0, 1, 3]], x[[0, 1, 3]])
+    everything_bad = torch.full((3, 2), float("inf"))
+    assert torch.equal(
+        aggregators.complete_nonfinite(everything_bad), torch.zeros(3, 2)
+    )
 
 
-def test_distances_stay_exact_for_large_close_vectors() -> None:
-    gen = torch.Generator().manual_seed(2)
-    base = 1e4 * torch.ones(1, 1000)
-    x = base + 0.1 * torch.randn(9, 1000, generator=gen)
-    x[7:] = base + 0.1 * torch.randn(2, 1000, generator=gen) + 0.05
-    x = x.float()
-    expected = reference("krum", x, 2)
-    assert torch.allclose(aggregators.krum(x, f=2).double(), expected, atol=1e-3)
+@pytest.mark.parametrize("name", ["krum", "multi_krum", "mda", "bulyan", "nnm+krum"])
+def test_distances_stay_exact_for_large_close_vectors(name: str) -> None:
+    """Magnitude 1e4, differences 0.1, float32: the selection matches float64."""
+    gen = torch.Generator().manual_seed(7)
+    x = 1e4 + 0.1 * torch.randn(11, 500, generator=gen, dtype=torch.float64)
+    x[:2] += 0.03  # two slightly shifted inputs
+    x32 = x.float()
+    f = min(largest_f(name, 11), 2)
+    expected = reference(name, x32, f)
+    assert torch.allclose(aggregators.get(name)(x32, f=f).double(), expected, atol=2e-3)
 
 
-def test_mda_selects_the_tight_cluster() -> None:
-    x = torch.cat([torch.zeros(4, 3) + 0.01 * torch.randn(4, 3), 5 + torch.zeros(3, 3)])
-    out = aggregators.mda(x, f=3)
-    assert out.abs().max() < 0.05
+def test_gram_shortcut_alone_would_fail_the_distance_test() -> None:
+    """The float32 Gram product of raw inputs loses such distances entirely."""
+    gen = torch.Generator().manual_seed(7)
+    x = (1e4 + 0.1 * torch.randn(11, 500, generator=gen)).float()
+    g = x @ x.T
+    naive = g.diag()[:, None] + g.diag()[None, :] - 2 * g
+    exact = ((x.double()[:, None] - x.double()[None]) ** 2).sum(-1)
+    assert float((naive.double() - exact).abs().max()) > 100 * float(exact.max())
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_identical_inputs_give_that_input(name: str) -> None:
+    x = torch.full((9, 3), 2.5)
+    out = aggregators.get(name)(x, f=largest_f(name, 9))
+    assert torch.allclose(out, x[0])
+
+
+@pytest.mark.parametrize("name", DETERMINISTIC)
+def test_one_dimension_and_ties(name: str) -> None:
+    x = torch.tensor([[1.0], [1.0], [1.0], [2.0], [2.0], [7.0], [1.0], [2.0], [1.5]])
+    out = aggregators.get(name)(x, f=largest_f(name, 9))
+    assert out.shape == (1,)
+    assert 1.0 <= float(out) <= 2.0 or name == "mean"
+
+
+@pytest.mark.parametrize(
+    "name", [n for n in RULES if aggregators.condition(n).holds(1, 0)]
+)
+def test_a_single_input_is_returned(name: str) -> None:
+    x = torch.tensor([[3.0, -1.0]])
+    assert torch.allclose(aggregators.get(name)(x, f=0), x[0])
 
 
 @pytest.mark.parametrize(
@@ -129,33 +200,106 @@ def test_mda_selects_the_tight_cluster() -> None:
     [
         ("median", 4, 2, "median requires m >= 2f + 1; got m = 4, f = 2"),
         ("krum", 6, 2, "krum requires m >= 2f + 3; got m = 6, f = 2"),
+        ("multi_krum", 6, 2, "multi_krum requires m >= 2f + 3; got m = 6, f = 2"),
+        ("bulyan", 10, 2, "bulyan requires m >= 4f + 3; got m = 10, f = 2"),
+        ("trimmed_midpoint", 6, 2, "trimmed_midpoint requires m >= 3f + 1; got m = 6"),
         ("mean", 5, 1, "mean requires f = 0; got m = 5, f = 1"),
         ("mda", 2, 1, "mda requires m >= 2f + 1; got m = 2, f = 1"),
+        (
+            "nnm+krum",
+            6,
+            2,
+            "nnm\\+krum requires m >= 2f \\+ 3 on the inputs left by nnm",
+        ),
     ],
 )
 def test_broken_condition_is_refused(name: str, m: int, f: int, text: str) -> None:
-    with pytest.raises(ValueError, match=text.replace("+", r"\+")):
+    pattern = text if "\\" in text else text.replace("+", r"\+")
+    with pytest.raises(ValueError, match=pattern):
         aggregators.get(name)(torch.zeros(m, 2), f=f)
 
 
+def test_conditions_hold_exactly_at_their_limit() -> None:
+    for name, m, f in [
+        ("median", 5, 2),
+        ("krum", 7, 2),
+        ("bulyan", 11, 2),
+        ("trimmed_midpoint", 7, 2),
+        ("mda", 5, 2),
+    ]:
+        out = aggregators.get(name)(gaussian(m, 3, seed=m), f=f)
+        assert torch.isfinite(out).all()
+
+
 @pytest.mark.parametrize("dtype", [torch.int64, torch.bool, torch.complex64])
-def test_non_real_inputs_are_refused(dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("name", RULES)
+def test_non_real_inputs_are_refused(name: str, dtype: torch.dtype) -> None:
     with pytest.raises(
-        TypeError,
-        match=f"median: inputs must be a real floating tensor, got dtype {dtype}",
+        TypeError, match=f"{name}: inputs must be a real floating tensor"
     ):
-        aggregators.median(torch.zeros(3, 2, dtype=dtype), f=1)
+        aggregators.get(name)(torch.zeros(7, 2, dtype=dtype), f=0)
+
+
+@pytest.mark.parametrize("f", [-1, 1.5, True])
+def test_bad_f_is_refused(f) -> None:
+    with pytest.raises(ValueError, match="median: f must be an integer >= 0"):
+        aggregators.median(torch.zeros(5, 2), f=f)
+
+
+def test_bad_options_are_refused() -> None:
+    with pytest.raises(
+        ValueError, match="num_selected must be an integer in \\[1, m = 7\\]"
+    ):
+        aggregators.multi_krum(torch.zeros(7, 2), f=1, num_selected=8)
+    with pytest.raises(ValueError, match="bucket_size must be an integer >= 1"):
+        aggregators.bucketing(torch.zeros(7, 2), f=1, bucket_size=0)
+    with pytest.raises(ValueError, match="start = 'far' is not allowed"):
+        aggregators.centered_clipping(torch.zeros(7, 2), f=1, start="far")
+    with pytest.raises(ValueError, match="nnm\\+median: unknown option 'radius'"):
+        aggregators.get("nnm+median")(torch.zeros(7, 2), f=1, radius=1.0)
 
 
 def test_unknown_rule_lists_the_valid_names() -> None:
     with pytest.raises(
-        ValueError, match="unknown aggregation rule 'bogus'; expected one of: krum, mda"
+        ValueError, match="unknown aggregation rule 'bogus'; expected one of: bulyan"
     ):
         aggregators.get("bogus")
+    with pytest.raises(
+        ValueError,
+        match="pre-aggregation steps joined by \\+ \\(arc, bucketing, nnm\\)",
+    ):
+        aggregators.get("krum+median")
 
 
-def test_identical_inputs_give_that_input() -> None:
-    x = torch.ones(7, 3) * 2.5
-    for name in RULES:
-        out = aggregators.get(name)(x, f=valid_f(name, 7))
-        assert torch.equal(out, x[0]), name
+def test_bucketing_averages_groups_and_depends_on_the_generator() -> None:
+    x = torch.arange(8.0).unsqueeze(-1)
+    a = aggregators.bucketing(
+        x, f=1, bucket_size=3, generator=torch.Generator().manual_seed(0)
+    )
+    assert a.shape == (3, 1)
+    assert torch.isclose(3 * a[0] + 3 * a[1] + 2 * a[2], x.sum()).all()
+    b = aggregators.bucketing(
+        x, f=1, bucket_size=3, generator=torch.Generator().manual_seed(0)
+    )
+    c = aggregators.bucketing(
+        x, f=1, bucket_size=3, generator=torch.Generator().manual_seed(5)
+    )
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+    assert aggregators.condition("bucketing+krum", {"bucket_size": 3}).holds(13, 1)
+    assert not aggregators.condition("bucketing+krum", {"bucket_size": 3}).holds(12, 1)
+
+
+def test_mix_interpolates_and_keeps_own_on_nonfinite() -> None:
+    own = torch.zeros(2, 3)
+    inputs = torch.ones(2, 5, 3)
+    out = aggregators.mix(own, inputs, rule="median", f=2, mixing=0.25)
+    assert torch.allclose(out, torch.full((2, 3), 0.25))
+    assert torch.equal(
+        aggregators.mix(own, inputs, rule="median", f=2, mixing=0.0), own
+    )
+    bad = torch.full((2, 5, 3), float("nan"))
+    bad[0] = 1.0
+    out = aggregators.mix(own, bad, rule="median", f=2, mixing=1.0)
+    assert torch.equal(out[0], torch.ones(3)) and torch.equal(out[1], torch.zeros(3))
+    assert torch.equal(out[1], torch.zeros(3))

@@ -84,19 +84,3 @@ def prepare(
     check_inputs(rule, inputs, f)
     condition.check(rule, inputs.shape[-2], f)
     return complete_nonfinite(inputs)
-
-
-def pairwise_squared_distances(inputs: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances (..., m, m) of the m inputs, in float64.
-
-    The inputs are promoted to float64 (no float32 value can overflow there) and
-    centred on their mean before the Gram product: a difference of close values is
-    exact, so close vectors of large magnitude keep their distances (the Gram
-    product of the raw float32 inputs does not).
-    """
-    x = inputs.double()
-    x = x - x.mean(dim=-2, keepdim=True)
-    gram = x @ x.transpose(-1, -2)
-    norms = torch.diagonal(gram, dim1=-2, dim2=-1)
-    dist = norms.unsqueeze(-1) + norms.unsqueeze(-2) - 2.0 * gram
-    return dist.clamp_min(0.0)

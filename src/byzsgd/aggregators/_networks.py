@@ -72,3 +72,19 @@ def order_statistics(
         for out, rank in zip(outputs, ranks, strict=True):
             out[..., start : start + CHUNK] = wires[rank]
     return outputs
+
+
+def coordinate_median(inputs: torch.Tensor) -> torch.Tensor:
+    """The coordinate-wise (true) median (..., d) of finite inputs (..., m, d)."""
+    m = inputs.shape[-2]
+    ranks = ((m - 1) // 2,) if m % 2 == 1 else (m // 2 - 1, m // 2)
+    values = ranked(inputs, ranks)
+    return values[0] if len(values) == 1 else 0.5 * (values[0] + values[1])
+
+
+def ranked(inputs: torch.Tensor, ranks: tuple[int, ...]) -> list[torch.Tensor]:
+    """Order statistics ``ranks`` of the inputs (..., m, d): a network or a sort."""
+    if inputs.shape[-2] <= MAX_NETWORK_INPUTS:
+        return order_statistics(inputs, ranks)
+    ordered = inputs.sort(dim=-2).values
+    return [ordered[..., r, :] for r in ranks]
