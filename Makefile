@@ -5,7 +5,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench venv clean-venv
+.PHONY: run test lint bench bench-env venv clean-venv
+
+# A second environment for the aggregation benchmark: byzsgd beside ByzFL, the
+# reference library, installed without its declared dependencies (they would pull
+# a CUDA torch and torchvision). `make bench` uses it when it exists.
+BENCH_VENV ?= .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
+BYZFL_VERSION ?= 0.0.11
+BENCH_PYTHON = $(if $(wildcard $(BENCH_STAMP)),$(BENCH_VENV)/bin/python,$(BIN)/python)
 
 venv: $(STAMP)
 
@@ -26,8 +34,18 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/aggregators.py
+	$(BENCH_PYTHON) benchmarks/aggregators.py $(ARGS)
 	$(BIN)/python benchmarks/simulator.py
+
+bench-env: $(BENCH_STAMP)
+
+$(BENCH_STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		-c constraints.txt torch numpy -e .
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		--no-deps byzfl==$(BYZFL_VERSION)
+	touch $(BENCH_STAMP)
 
 clean-venv:
 	rm -rf $(VENV)

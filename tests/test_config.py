@@ -38,8 +38,10 @@ REFUSED = [
     ),
     (
         ["worker_to_server.rule='bogus'"],
-        "worker_to_server.rule = 'bogus' is not allowed; expected one of: krum, mda, "
-        "mean, median, trimmed_mean",
+        "worker_to_server.rule = 'bogus' is not allowed; expected one of: bulyan, "
+        "centered_clipping, geometric_median, krum, mda, meamed, mean, median, "
+        "multi_krum, trimmed_mean, trimmed_midpoint; optionally after "
+        "pre-aggregation steps joined by + (arc, bucketing, nnm)",
     ),
     (
         ["worker_to_server.attack='bogus'"],
@@ -71,6 +73,24 @@ REFUSED = [
     (
         ["worker_to_server.attack_options={strength=2}"],
         "worker_to_server.attack_options: attack 'polarise' has no option 'strength'",
+    ),
+    (
+        ["worker_to_server.rule_options={radius=2}"],
+        "worker_to_server.rule_options: mda has no option 'radius'; its options: none",
+    ),
+    (
+        [
+            "worker_to_server.rule='multi_krum'",
+            "worker_to_server.policy='all'",
+            "worker_to_server.rule_options={num_selected=20}",
+        ],
+        "worker_to_server.rule_options: multi_krum: num_selected must be an integer "
+        "in [1, m = 10], got 20",
+    ),
+    (
+        ["worker_to_server.rule='bucketing+median'"],
+        "worker_to_server.rule = 'bucketing+median' with quorum 7 and f = 3: "
+        "bucketing+median requires m >= 2f + 1 on the inputs left by bucketing",
     ),
     (
         ["byzantine_workers=[0, 0, 1]"],
@@ -135,3 +155,20 @@ def test_beyond_resilience_warns() -> None:
                 ],
             )
         )
+
+
+def test_composite_rules_and_options_resolve() -> None:
+    _, plan = resolve(
+        load(
+            None,
+            [
+                "worker_to_server.rule='nnm+multi_krum'",
+                "worker_to_server.policy='all'",
+                "worker_to_server.rule_options={num_selected=4}",
+                "server_to_server.rule='trimmed_midpoint'",
+                "server_to_server.policy='all'",
+            ],
+        )
+    )
+    assert plan.worker_to_server.rule_options == {"num_selected": 4}
+    assert plan.server_to_server.quorum == 5

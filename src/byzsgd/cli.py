@@ -202,7 +202,9 @@ def _plot(args: argparse.Namespace) -> int:
 
 def _rules(args: argparse.Namespace) -> int:
     for name in aggregators.names():
-        print(f"{name:<16} {aggregators.condition(name).text}")
+        print(f"{name:<18} {aggregators.condition(name).text}")
+    steps = ", ".join(aggregators.pre_aggregators())
+    print(f"\npre-aggregation steps (compose with +, e.g. nnm+krum): {steps}")
     return 0
 
 

@@ -89,7 +89,14 @@ class ChannelConfig:
         "subset policy: random (drawn before listening), first (first q"
         " to arrive under the delay model) or all",
     )
-    rule: str = _field("median", "aggregation rule (byzsgd.aggregators.names())")
+    rule: str = _field(
+        "median",
+        "aggregation rule (byzsgd rules), optionally after pre-aggregation steps"
+        " joined by +, e.g. nnm+krum",
+    )
+    rule_options: dict = _field(
+        {}, "keyword options of the rule, as a TOML table, e.g. {num_selected = 5}"
+    )
     f: int | str = _field(
         AUTO,
         "f the receivers' rule is told; auto: the number of Byzantine senders",
@@ -303,7 +310,9 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
     items: list[tuple[str, Any]] = []
     for key, value in data.items():
         full = f"{prefix}{key}"
-        if isinstance(value, dict) and not full.endswith("attack_options"):
+        if isinstance(value, dict) and not full.endswith(
+            ("attack_options", "rule_options")
+        ):
             items.extend(_flatten(value, full + "."))
         else:
             items.append((full, value))

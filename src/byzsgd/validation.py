@@ -9,6 +9,8 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import torch
+
 from byzsgd import aggregators, attacks
 from byzsgd.config import AUTO, CHANNELS, ChannelConfig, Config, ConfigError
 from byzsgd.protocol.plan import LR_SCHEDULES, POLICIES, ChannelPlan, ProtocolPlan
@@ -150,7 +152,16 @@ def _channel_plan(
     name: str, channel: ChannelConfig, num_senders: int, num_byzantine: int
 ) -> ChannelPlan:
     _one_of(f"{name}.policy", channel.policy, POLICIES)
-    _one_of(f"{name}.rule", channel.rule, aggregators.names())
+    try:
+        aggregators.get(channel.rule)
+    except ValueError:
+        steps = ", ".join(aggregators.pre_aggregators())
+        raise _refuse(
+            f"{name}.rule",
+            channel.rule,
+            f"one of: {', '.join(aggregators.names())}; optionally after "
+            f"pre-aggregation steps joined by + ({steps})",
+        ) from None
     _one_of(f"{name}.attack", channel.attack, attacks.names(name))
     f = num_byzantine if channel.f == AUTO else channel.f
     if isinstance(f, str) or not 0 <= f < num_senders:
@@ -158,12 +169,14 @@ def _channel_plan(
             f"{name}.f", channel.f, f"auto or an integer in [0, {num_senders})"
         )
     quorum = _quorum(name, channel, num_senders, f)
+    condition = aggregators.condition(channel.rule, channel.rule_options)
     try:
-        aggregators.condition(channel.rule).check(channel.rule, quorum, f)
+        condition.check(channel.rule, quorum, f)
     except ValueError as error:
         raise ConfigError(
             f"{name}.rule = {channel.rule!r} with quorum {quorum} and f = {f}: {error}"
         ) from None
+    _check_rule_options(name, channel, quorum, f)
     try:
         attacks.make(channel.attack, name, channel.attack_options)
     except (TypeError, ValueError) as error:
@@ -174,11 +187,30 @@ def _channel_plan(
         quorum=quorum,
         policy=channel.policy,
         rule=channel.rule,
+        rule_options=dict(channel.rule_options),
         f=f,
         attack=channel.attack,
         attack_options=dict(channel.attack_options),
         include_self=bool(getattr(channel, "include_self", False)),
     )
+
+
+def _check_rule_options(name: str, channel: ChannelConfig, quorum: int, f: int) -> None:
+    """Run the rule once on a tiny input, so bad options fail before any work."""
+    options = dict(channel.rule_options)
+    accepted = aggregators.options(channel.rule) - {"generator"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(
+            f"{name}.rule_options: {channel.rule} has no option {unknown[0]!r}; "
+            f"its options: {', '.join(sorted(accepted)) or 'none'}"
+        )
+    if "generator" in aggregators.options(channel.rule):
+        options["generator"] = torch.Generator().manual_seed(0)
+    try:
+        aggregators.get(channel.rule)(torch.zeros(quorum, 2), f=f, **options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{name}.rule_options: {error}") from None
 
 
 def _quorum(name: str, channel: ChannelConfig, num_senders: int, f: int) -> int:

@@ -111,6 +111,12 @@ def _accepts(fn: Callable[..., Any]) -> set[str]:
     return set(inspect.signature(fn).parameters) - {"inputs", "f"}
 
 
+def options(name: str) -> set[str]:
+    """The keyword options rule ``name`` (or a composite) accepts."""
+    steps, last = _split(name)
+    return set().union(*(_accepts(s.apply) for s in steps), _accepts(_RULES[last]))
+
+
 @lru_cache(maxsize=64)
 def _composite(name: str) -> Rule:
     steps, last = _split(name)

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from byzsgd.aggregators._checks import all_finite
 from byzsgd.aggregators._registry import get
 
 
@@ -33,6 +34,7 @@ def mix(
     if mixing == 0.0:
         return own.clone()
     pulled = get(rule)(inputs, f=f, **options)
-    finite = torch.isfinite(pulled).all(dim=-1, keepdim=True)
-    pulled = torch.where(finite, pulled, own)
+    if not all_finite(pulled):
+        finite = torch.isfinite(pulled).all(dim=-1, keepdim=True)
+        pulled = torch.where(finite, pulled, own)
     return pulled if mixing == 1.0 else torch.lerp(own, pulled, mixing)

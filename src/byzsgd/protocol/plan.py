@@ -22,6 +22,7 @@ class ChannelPlan:
     f: int
     attack: str = "none"
     attack_options: dict = field(default_factory=dict)
+    rule_options: dict = field(default_factory=dict)
     include_self: bool = False
 
 

@@ -8,6 +8,7 @@ move through a :class:`Transport`, which is all that differs between runtimes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -59,10 +60,20 @@ class StepResult:
     gathered: bool
 
 
-def aggregate(received: torch.Tensor, channel: ChannelPlan) -> torch.Tensor:
-    """Apply the channel's rule, with its f, to every receiver's inputs at once."""
-    rule = aggregators.get(channel.rule)
-    return rule(received, f=channel.f)
+def aggregate(
+    received: torch.Tensor,
+    channel: ChannelPlan,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Apply the channel's rule, with its f, to every receiver's inputs at once.
+
+    A randomised rule (one taking ``generator``) draws from the receivers' own
+    ``generator``.
+    """
+    options = dict(channel.rule_options)
+    if "generator" in aggregators.options(channel.rule):
+        options["generator"] = generator
+    return aggregators.get(channel.rule)(received, f=channel.f, **options)
 
 
 def keep_finite(proposed: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
@@ -73,28 +84,43 @@ def keep_finite(proposed: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
     return torch.where(ok, proposed, fallback)
 
 
-def worker_points(received: torch.Tensor, channel: ChannelPlan) -> torch.Tensor:
+def worker_points(
+    received: torch.Tensor,
+    channel: ChannelPlan,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """theta_w = MAR(parameters heard from the servers), per correct worker."""
-    points = aggregate(received, channel)
+    points = aggregate(received, channel, generator)
     return keep_finite(points, torch.zeros_like(points))
 
 
 def half_step(
-    params: torch.Tensor, received: torch.Tensor, channel: ChannelPlan, lr: float
+    params: torch.Tensor,
+    received: torch.Tensor,
+    channel: ChannelPlan,
+    lr: float,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """theta^{t+1/2} = theta^t - lr * GAR(gradients heard), per correct server."""
-    direction = keep_finite(aggregate(received, channel), torch.zeros_like(params))
+    direction = aggregate(received, channel, generator)
+    direction = keep_finite(direction, torch.zeros_like(params))
     return keep_finite(params - lr * direction, params)
 
 
 def gather(
-    half: torch.Tensor, received: torch.Tensor, channel: ChannelPlan, mixing: float
+    half: torch.Tensor,
+    received: torch.Tensor,
+    channel: ChannelPlan,
+    mixing: float,
+    generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """theta^{t+1} = (1 - mixing) theta^{t+1/2} + mixing Rule(parameters heard)."""
-    pulled = keep_finite(aggregate(received, channel), half)
-    if mixing == 1.0:
-        return pulled
-    return torch.lerp(half, pulled, mixing)
+    options = dict(channel.rule_options)
+    if "generator" in aggregators.options(channel.rule):
+        options["generator"] = generator
+    return aggregators.mix(
+        half, received, rule=channel.rule, f=channel.f, mixing=mixing, **options
+    )
 
 
 def protocol_step(
@@ -104,22 +130,34 @@ def protocol_step(
     plan: ProtocolPlan,
     transport: Transport,
     oracle: GradientOracle,
+    generators: Mapping[str, torch.Generator] | None = None,
 ) -> StepResult:
-    """Run step ``step`` from the correct servers' parameters ``params`` (s, d)."""
+    """Run step ``step`` from the correct servers' parameters ``params`` (s, d).
+
+    ``generators`` maps a channel to the generator its receivers' randomised rules
+    draw from (none needed for deterministic rules).
+    """
+    rng = dict(generators or {})
+
     # Broadcast: servers send their parameters; workers aggregate what they heard.
     heard = transport.exchange(SERVER_TO_WORKER, step, params)
-    points = worker_points(heard, plan.server_to_worker)
+    points = worker_points(heard, plan.server_to_worker, rng.get(SERVER_TO_WORKER))
 
     # Compute: one stochastic gradient per correct worker at its point.
     grads, losses = oracle(step, points)
 
     # Aggregate and step: servers aggregate the gradients they heard.
     heard = transport.exchange(WORKER_TO_SERVER, step, grads, receiver_positions=params)
-    half = half_step(params, heard, plan.worker_to_server, plan.learning_rate(step))
+    lr = plan.learning_rate(step)
+    half = half_step(
+        params, heard, plan.worker_to_server, lr, rng.get(WORKER_TO_SERVER)
+    )
 
     # Gather: servers contract toward the parameters of the servers they heard.
     if not plan.gather_due(step):
         return StepResult(points, losses, half, half, gathered=False)
     heard = transport.exchange(SERVER_TO_SERVER, step, half, receiver_positions=half)
-    new = gather(half, heard, plan.server_to_server, plan.mixing)
+    new = gather(
+        half, heard, plan.server_to_server, plan.mixing, rng.get(SERVER_TO_SERVER)
+    )
     return StepResult(points, losses, half, new, gathered=True)

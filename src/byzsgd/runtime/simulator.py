@@ -13,7 +13,7 @@ import time
 import torch
 
 from byzsgd import metrics
-from byzsgd.config import Config
+from byzsgd.config import CHANNELS, Config
 from byzsgd.protocol.step import protocol_step
 from byzsgd.protocol.topology import WORKER, Topology
 from byzsgd.runtime.channels import SimulatedTransport
@@ -55,6 +55,9 @@ class Simulator:
         self.params = init.expand(servers, -1).clone()
         self.transport = SimulatedTransport(self.topology, self.plan, config.faults)
         self.workers = WorkerPool(self.task, self.topology, config.batch_size)
+        self.rule_generators = {
+            name: self.topology.generator("rules", name) for name in CHANNELS
+        }
         self.step_index = 0
         self.step_seconds = 0.0
         logger.info(
@@ -80,6 +83,7 @@ class Simulator:
             plan=self.plan,
             transport=self.transport,
             oracle=self.workers,
+            generators=self.rule_generators,
         )
         self.step_seconds += time.perf_counter() - start
         self.params = result.params
