@@ -1,0 +1,339 @@
+"""Aggregation-rule benchmark: byzsgd's rules against ByzFL, the reference library,
+and against plain torch reductions, on the same inputs.
+
+Run: ``.venv-bench/bin/python benchmarks/aggregators.py`` (``make bench-env`` creates
+that environment with ByzFL 0.0.11 in it; under ``.venv`` the benchmark prints
+byzsgd's own numbers only). Two input sets, m = 15, d = 10^6, f = 3 and
+m = 50, d = 10^5, f = 12, each with two kinds of Byzantine inputs; every table gives
+medians of interleaved repetitions, each rule's time against ByzFL's, against
+``torch.mean``, and the goals it meets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+import _byzfl
+from byzsgd import aggregators
+
+FAR_SCALE = 100.0
+MIN_SAMPLE_SECONDS = 0.02
+MAX_CALLS_PER_SAMPLE = 20
+BYZFL_MAX_SUBSETS = 100_000
+
+# Options that make a byzsgd row compute what its ByzFL counterpart computes.
+BUCKET_SIZE = 2
+BYZFL_CLIPPING = {"radius": 100.0, "iterations": 1, "start": "zero"}
+CLIPPING_MATCHED = "centered_clipping*"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One input set: m inputs of dimension d, f of them Byzantine."""
+
+    num_inputs: int
+    dimension: int
+    num_byzantine: int
+
+
+FULL = (Setting(15, 10**6, 3), Setting(50, 10**5, 12))
+QUICK = (Setting(15, 10**4, 3), Setting(50, 10**3, 12))
+ATTACKS = {
+    "far": f"far away: correct mean + {FAR_SCALE:g}·N(0, I) each",
+    "alie": "ALIE: all equal to mean − z·std of the correct inputs",
+}
+
+
+@dataclass(frozen=True)
+class Timed:
+    """A call to time; ``setup`` (untimed) makes its argument afresh for each call."""
+
+    call: Callable[[Any], object]
+    setup: Callable[[], Any] = lambda: None
+
+
+# Inputs
+
+
+def benchmark_inputs(setting: Setting, attack: str, seed: int) -> torch.Tensor:
+    """Correct inputs N(g, I) around a random g, then the f Byzantine ones (m, d)."""
+    m, d, f = setting.num_inputs, setting.dimension, setting.num_byzantine
+    generator = torch.Generator().manual_seed(seed)
+    centre = torch.randn(d, generator=generator)
+    correct = centre + torch.randn(m - f, d, generator=generator)
+
+    if attack == "far":
+        noise = torch.randn(f, d, generator=generator)
+        byzantine = correct.mean(dim=0) + FAR_SCALE * noise
+    else:
+        byzantine = alie(correct, m, f).expand(f, d)
+    return torch.cat([correct, byzantine]).contiguous()
+
+
+def alie(correct: torch.Tensor, m: int, f: int) -> torch.Tensor:
+    """A little is enough (Baruch et al., 2019): mean − z·std, z from (m, f)."""
+    supporters = m // 2 + 1 - f
+    z = statistics.NormalDist().inv_cdf((m - supporters) / m)
+    return correct.mean(dim=0) - z * correct.std(dim=0)
+
+
+# Contestants
+
+
+def byzsgd_rows(x: torch.Tensor, f: int, seed: int) -> dict[str, Timed | str]:
+    """Every byzsgd rule and pre-aggregation step, or why it cannot run here."""
+    m = x.shape[-2]
+    options: dict[str, dict[str, Any]] = {
+        "mean": {"f": 0},
+        "bucketing": {
+            "bucket_size": BUCKET_SIZE,
+            "generator": torch.Generator().manual_seed(seed),
+        },
+        CLIPPING_MATCHED: BYZFL_CLIPPING,
+    }
+    rows: dict[str, Timed | str] = {}
+    names = aggregators.names() + [CLIPPING_MATCHED] + aggregators.pre_aggregators()
+    for label in names:
+        name = label.rstrip("*")
+        kwargs = {"f": f, **options.get(label, {})}
+        if name in aggregators.pre_aggregators():
+            step = getattr(aggregators, name)
+            rows[label] = Timed(lambda _, step=step, kw=kwargs: step(x, **kw))
+            continue
+        condition = aggregators.condition(name)
+        if not condition.holds(m, kwargs["f"]):
+            rows[label] = f"n/a ({condition.text})"
+            continue
+        rule = aggregators.get(name)
+        rows[label] = Timed(lambda _, rule=rule, kw=kwargs: rule(x, **kw))
+    return rows
+
+
+def byzfl_rows(byzfl: Any, x: torch.Tensor, f: int) -> dict[str, Timed | str]:
+    """ByzFL's counterpart of each byzsgd row it has, called on the same tensor.
+
+    ByzFL takes torch tensors directly (its fastest path). Its CenteredClipping keeps
+    the last output as the next starting point and its ARC clips its input in place,
+    so each call gets a fresh instance or a fresh copy, made outside the timing.
+    """
+    m = x.shape[-2]
+    instances = {
+        "mean": byzfl.Average(),
+        "median": byzfl.Median(),
+        "trimmed_mean": byzfl.TrMean(f=f),
+        "meamed": byzfl.Meamed(f=f),
+        "krum": byzfl.Krum(f=f),
+        "multi_krum": byzfl.MultiKrum(f=f),
+        "geometric_median": byzfl.GeometricMedian(),
+        "nnm": byzfl.NNM(f=f),
+        "bucketing": byzfl.Bucketing(s=BUCKET_SIZE),
+    }
+    rows: dict[str, Timed | str] = {
+        label: Timed(lambda _, rule=rule: rule(x)) for label, rule in instances.items()
+    }
+    rows[CLIPPING_MATCHED] = Timed(lambda _: byzfl.CenteredClipping()(x))
+    rows["arc"] = Timed(byzfl.ARC(f=f), setup=x.clone)
+    subsets = math.comb(m, f)
+    if subsets <= BYZFL_MAX_SUBSETS:
+        rows["mda"] = Timed(lambda _: byzfl.MDA(f=f)(x))
+    else:
+        rows["mda"] = f"infeasible (C({m},{f}) = {subsets:,} subsets)"
+    return rows
+
+
+def relative_difference(ours: Timed, theirs: Timed) -> float:
+    """||ours − theirs|| / ||theirs|| of one call of each."""
+    a, b = ours.call(ours.setup()), theirs.call(theirs.setup())
+    assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+    return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30))
+
+
+# Timing
+
+
+def seconds_per_call(timed: Timed, calls: int) -> float:
+    total = 0.0
+    for _ in range(calls):
+        argument = timed.setup()
+        start = time.perf_counter()
+        timed.call(argument)
+        total += time.perf_counter() - start
+    return total / calls
+
+
+def interleaved_medians(contestants: dict[Any, Timed], repeats: int) -> dict:
+    """Median seconds per call of each contestant, all timed in turn per repetition.
+
+    A warm-up call sizes each sample to at least ``MIN_SAMPLE_SECONDS`` of calls.
+    """
+    calls = {}
+    for key, timed in contestants.items():
+        first = seconds_per_call(timed, 1)
+        wanted = math.ceil(MIN_SAMPLE_SECONDS / max(first, 1e-9))
+        calls[key] = min(MAX_CALLS_PER_SAMPLE, max(1, wanted))
+    samples: dict[Any, list[float]] = {key: [] for key in contestants}
+    for _ in range(repeats):
+        for key, timed in contestants.items():
+            samples[key].append(seconds_per_call(timed, calls[key]))
+    return {key: statistics.median(values) for key, values in samples.items()}
+
+
+# Report
+
+
+def milliseconds(seconds: float) -> str:
+    value = 1e3 * seconds
+    return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def table(
+    setting: Setting,
+    attack: str,
+    byzfl: Any,
+    repeats: int,
+    seed: int,
+) -> list[str]:
+    """Time every rule on one input set; the table and the goals' lines."""
+    m, f = setting.num_inputs, setting.num_byzantine
+    x = benchmark_inputs(setting, attack, seed)
+    ours = byzsgd_rows(x, f, seed)
+    theirs = byzfl_rows(byzfl, x, f) if byzfl is not None else {}
+    contestants: dict[Any, Timed] = {
+        ("torch", "torch.mean"): Timed(lambda _: x.mean(dim=-2)),
+        ("torch", "torch.median"): Timed(lambda _: x.median(dim=-2)),
+    }
+    for label, row in ours.items():
+        if isinstance(row, Timed):
+            contestants["byzsgd", label] = row
+            if isinstance(theirs.get(label), Timed):
+                contestants["byzfl", label] = theirs[label]
+    times = interleaved_medians(contestants, repeats)
+    mean_time = times["torch", "torch.mean"]
+    median_time = times["torch", "torch.median"]
+
+    lines = [
+        f"m = {m}, d = {setting.dimension:,}, f = {f}; Byzantine inputs "
+        + ATTACKS[attack],
+        f"{'rule':<19}{'byzsgd ms':>10}{'ByzFL ms':>10}{'vs ByzFL':>10}"
+        f"{'/ mean':>8}{'rel. diff':>11}",
+        f"{'torch.mean':<19}{milliseconds(mean_time):>10}{'':>20}{'1.0x':>8}",
+        f"{'torch.median':<19}{milliseconds(median_time):>10}{'':>20}"
+        f"{median_time / mean_time:>7.1f}x",
+    ]
+    speedups: dict[str, float] = {}
+    for label, row in ours.items():
+        if isinstance(row, str):
+            lines.append(f"{label:<19}{row}")
+            continue
+        ours_time = times["byzsgd", label]
+        cells = [milliseconds(ours_time), "-", "-"]
+        other = theirs.get(label, "-" if byzfl is not None else "")
+        difference = ""
+        if isinstance(other, Timed):
+            speedups[label] = times["byzfl", label] / ours_time
+            cells[1:] = [milliseconds(times["byzfl", label]), f"{speedups[label]:.1f}x"]
+            if label != "bucketing":
+                difference = f"{relative_difference(row, other):.1e}"
+            else:
+                difference = "random"
+        elif other and other != "-":
+            cells[1:] = [other.split(" ")[0], ""]
+        lines.append(
+            f"{label:<19}{cells[0]:>10}{cells[1]:>10}{cells[2]:>10}"
+            f"{ours_time / mean_time:>7.1f}x{difference:>11}"
+        )
+    lines += goal_lines(setting, x, times, speedups, theirs)
+    return lines
+
+
+def goal_lines(
+    setting: Setting,
+    x: torch.Tensor,
+    times: dict,
+    speedups: dict[str, float],
+    theirs: dict[str, Timed | str],
+) -> list[str]:
+    m, f = setting.num_inputs, setting.num_byzantine
+    lines = []
+    if theirs:
+        missed = [f"{k} {v:.1f}x" for k, v in speedups.items() if v < 2.0]
+        slower = [k for k, v in speedups.items() if v < 1.0]
+        lines.append(
+            f"goal >= 2x faster than ByzFL: met by {len(speedups) - len(missed)} of "
+            f"{len(speedups)}" + (f"; missed: {', '.join(missed)}" if missed else "")
+        )
+        lines.append(
+            "goal never slower than ByzFL: "
+            + (f"missed by {', '.join(slower)}" if slower else "met")
+        )
+        if isinstance(theirs.get("mda"), str):
+            lines.append(f"ByzFL mda: {theirs['mda']}")
+    else:
+        lines.append("ByzFL: not installed (make bench-env)")
+    for name in ("median", "trimmed_mean"):
+        ratio = times["torch", "torch.median"] / times["byzsgd", name]
+        verdict = "met" if ratio >= 3 else "missed"
+        lines.append(f"{name} vs torch.median: {ratio:.1f}x (goal >= 3x: {verdict})")
+    mda_time = times["byzsgd", "mda"]
+    verdict = "met" if mda_time <= 1.0 else "missed"
+    lines.append(f"byzsgd mda: {1e3 * mda_time:.0f} ms (goal <= 1 s: {verdict})")
+    return lines
+
+
+def mda_check(setting: Setting, seed: int) -> str:
+    """Whether MDA returns the correct inputs' mean when the others are far away."""
+    m, f = setting.num_inputs, setting.num_byzantine
+    x = benchmark_inputs(setting, "far", seed)
+    expected = x[: m - f].mean(dim=0)
+    output = aggregators.mda(x, f=f)
+    error = float((output - expected).abs().max())
+    verdict = "OK" if torch.allclose(output, expected, rtol=1e-5, atol=1e-5) else "FAIL"
+    return (
+        f"check: byzsgd mda = mean of the {m - f} correct inputs on the far-away "
+        f"input (m = {m}): {verdict} (max |difference| {error:.1e})"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--attack", choices=[*ATTACKS, "both"], default="both")
+    parser.add_argument(
+        "--quick", action="store_true", help="small d, 3 repetitions: a smoke run"
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    repeats = 3 if args.quick else args.repeats
+    settings = QUICK if args.quick else FULL
+    attacks = list(ATTACKS) if args.attack == "both" else [args.attack]
+    byzfl, status = _byzfl.load()
+
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, medians of "
+        f"{repeats} interleaved repetitions; {status}"
+    )
+    print(
+        "vs ByzFL = ByzFL time / byzsgd time; / mean = byzsgd time / torch.mean time;"
+        " rel. diff = ||byzsgd − ByzFL|| / ||ByzFL|| of the outputs.\n"
+        f"{CLIPPING_MATCHED}: ByzFL's defaults (radius 100, 1 iteration from zero); "
+        "centered_clipping: byzsgd's (radius = median distance, 3 from the median)."
+    )
+    for setting in settings:
+        for attack in attacks:
+            print()
+            print("\n".join(table(setting, attack, byzfl, repeats, args.seed)))
+        print(mda_check(setting, args.seed))
+
+
+if __name__ == "__main__":
+    main()
