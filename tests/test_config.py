@@ -46,12 +46,12 @@ REFUSED = [
     (
         ["worker_to_server.attack='bogus'"],
         "worker_to_server.attack = 'bogus' is not allowed; "
-        "expected one of: alie, crash",
+        "expected one of: adaptive_alie, adaptive_ipm, alie, crash",
     ),
     (
         ["server_to_worker.attack='alie'"],
         "server_to_worker.attack = 'alie' is not allowed; "
-        "expected one of: crash, none,",
+        "expected one of: balancing, crash, nonfinite, none,",
     ),
     (["optimizer.lr=0"], "optimizer.lr = 0.0 is not allowed; expected a number > 0"),
     (

@@ -212,7 +212,8 @@ def _attacks(args: argparse.Namespace) -> int:
     for name in attacks.names():
         cls = attacks.get(name)
         channels = ", ".join(sorted(cls.channels))
-        print(f"{name:<12} {'equivocates' if cls.equivocates else '':<12} {channels}")
+        kind = "equivocates" if cls.equivocates else ""
+        print(f"{name:<18} {kind:<12} {channels}")
     return 0
 
 

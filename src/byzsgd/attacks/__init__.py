@@ -4,7 +4,7 @@
 checked against its channel, ``names(channel)`` the valid names.
 """
 
-from byzsgd.attacks import common, servers, workers
+from byzsgd.attacks import adaptive, common, servers, workers
 from byzsgd.attacks.base import (
     ALL_CHANNELS,
     SERVER_TO_SERVER,
@@ -25,6 +25,7 @@ __all__ = [
     "WORKER_TO_SERVER",
     "Attack",
     "AttackView",
+    "adaptive",
     "common",
     "get",
     "make",

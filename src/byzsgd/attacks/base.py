@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -39,6 +40,17 @@ class AttackView:
         The receivers' aggregation rule and the f it is told.
     generator:
         The coalition's generator.
+    correct_senders, byzantine_senders:
+        The sender ids behind the rows of ``correct_messages`` and of the attack's
+        output.
+    quorum:
+        q, how many messages each receiver uses.
+    rule_options:
+        The keyword options of the receivers' rule.
+    oracle:
+        For Byzantine workers: ``oracle(points, flip_labels)`` computes one honest
+        gradient per Byzantine worker (b, d) at ``points`` (b, d) on its own data,
+        with flipped labels if asked. None where there is none.
     """
 
     step: int
@@ -51,6 +63,11 @@ class AttackView:
     rule: str
     f: int
     generator: torch.Generator
+    correct_senders: tuple[int, ...] = ()
+    byzantine_senders: tuple[int, ...] = ()
+    quorum: int = 0
+    rule_options: dict = field(default_factory=dict)
+    oracle: Callable[[torch.Tensor, bool], torch.Tensor] | None = None
 
     @property
     def dim(self) -> int:
@@ -63,6 +80,35 @@ class AttackView:
     def per_receiver(self, vectors: torch.Tensor) -> torch.Tensor:
         """One vector per receiver (r, d), sent by every Byzantine sender: (b, r, d)."""
         return vectors.expand(self.num_byzantine, self.num_receivers, self.dim).clone()
+
+    def per_sender(self, vectors: torch.Tensor) -> torch.Tensor:
+        """One vector per Byzantine sender (b, d), sent to every receiver: (b, r, d)."""
+        return vectors.unsqueeze(1).expand(-1, self.num_receivers, -1).clone()
+
+    def heard_correct(self) -> list[torch.Tensor]:
+        """The correct messages each receiver uses, as the adversary best knows.
+
+        With the receivers' subsets: exactly the correct senders in each. Without
+        them: the first q - b correct senders by id (the adversary's own messages
+        arrive first under the default delay model).
+        """
+        position = {sender: i for i, sender in enumerate(self.correct_senders)}
+        if self.subsets is None:
+            count = max(self.quorum - self.num_byzantine, 1) if self.quorum else None
+            rows = self.correct_messages[:count]
+            return [rows] * self.num_receivers
+        heard = []
+        for subset in self.subsets.tolist():
+            picks = [position[s] for s in subset if s in position]
+            heard.append(self.correct_messages[picks])
+        return heard
+
+    def byzantine_slots(self) -> list[int]:
+        """How many Byzantine messages each receiver uses (all b without subsets)."""
+        if self.subsets is None:
+            return [self.num_byzantine] * self.num_receivers
+        byzantine = set(self.byzantine_senders)
+        return [sum(s in byzantine for s in row) for row in self.subsets.tolist()]
 
 
 class Attack:

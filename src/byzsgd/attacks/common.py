@@ -1,4 +1,4 @@
-"""Behaviours for every channel: honest-looking senders and crashes."""
+"""Behaviours for every channel: honest-looking, crash, reversed, random."""
 
 from __future__ import annotations
 
@@ -32,3 +32,31 @@ class Crash(Attack):
         if view.step >= self.at_step:
             return None
         return view.broadcast(view.correct_messages.mean(dim=0))
+
+
+@register
+class Reversed(Attack):
+    """The correct mean reversed and amplified: -k * mean, to every receiver."""
+
+    name = "reversed"
+
+    def __init__(self, k: float = 10.0) -> None:
+        self.k = k
+
+    def messages(self, view: AttackView) -> torch.Tensor:
+        return view.broadcast(-self.k * view.correct_messages.mean(dim=0))
+
+
+@register
+class RandomVector(Attack):
+    """Independent Gaussian vectors N(0, std^2 I), fresh per sender and receiver."""
+
+    name = "random"
+    equivocates = True
+
+    def __init__(self, std: float = 1.0) -> None:
+        self.std = std
+
+    def messages(self, view: AttackView) -> torch.Tensor:
+        shape = (view.num_byzantine, view.num_receivers, view.dim)
+        return self.std * torch.randn(shape, generator=view.generator)

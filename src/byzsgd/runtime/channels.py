@@ -7,6 +7,7 @@ receiver heard: correct messages gathered by index, each Byzantine sender's vect
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,7 @@ class SimulatedChannel:
             len(roles.byzantine_senders)
         )
         self.own = list(roles.receivers) if plan.include_self else None
+        self.oracle: Callable[[torch.Tensor, bool], torch.Tensor] | None = None
         self.stats: dict[str, float] = {}
 
     def exchange(
@@ -120,6 +122,11 @@ class SimulatedChannel:
             rule=self.plan.rule,
             f=self.plan.f,
             generator=self.adversary,
+            correct_senders=self.roles.correct_senders,
+            byzantine_senders=self.roles.byzantine_senders,
+            quorum=self.plan.quorum,
+            rule_options=self.plan.rule_options,
+            oracle=self.oracle,
         )
         return self.attack(view)
 

@@ -13,6 +13,7 @@ import time
 import torch
 
 from byzsgd import metrics
+from byzsgd.attacks.base import WORKER_TO_SERVER
 from byzsgd.config import CHANNELS, Config
 from byzsgd.protocol.step import protocol_step
 from byzsgd.protocol.topology import WORKER, Topology
@@ -39,6 +40,25 @@ class WorkerPool:
         return self.task.gradients(points, x, y)
 
 
+class ByzantineWorkers:
+    """Honest computation for the Byzantine workers, on their own shards.
+
+    The attacks that need it (label flipping) call it through the attack view.
+    """
+
+    def __init__(self, task: Task, topology: Topology, batch_size: int) -> None:
+        self.task = task
+        self.ids = topology.byzantine_workers
+        self.batch_size = batch_size
+        self.generators = [topology.generator(WORKER, i, "batches") for i in self.ids]
+
+    def __call__(self, points: torch.Tensor, flip_labels: bool) -> torch.Tensor:
+        x, y = self.task.sample_batches(self.ids, self.generators, self.batch_size)
+        if flip_labels and self.task.num_classes is not None:
+            y = self.task.num_classes - 1 - y
+        return self.task.gradients(points, x, y)[0]
+
+
 class Simulator:
     """Runs a validated configuration step by step and returns metric records."""
 
@@ -55,6 +75,10 @@ class Simulator:
         self.params = init.expand(servers, -1).clone()
         self.transport = SimulatedTransport(self.topology, self.plan, config.faults)
         self.workers = WorkerPool(self.task, self.topology, config.batch_size)
+        if self.topology.byzantine_workers:
+            self.transport.channels[WORKER_TO_SERVER].oracle = ByzantineWorkers(
+                self.task, self.topology, config.batch_size
+            )
         self.rule_generators = {
             name: self.topology.generator("rules", name) for name in CHANNELS
         }
