@@ -51,7 +51,7 @@ REFUSED = [
     (
         ["server_to_worker.attack='alie'"],
         "server_to_worker.attack = 'alie' is not allowed; "
-        "expected one of: balancing, crash, nonfinite, none,",
+        "expected one of: balancing, crash, none, nonfinite,",
     ),
     (["optimizer.lr=0"], "optimizer.lr = 0.0 is not allowed; expected a number > 0"),
     (
