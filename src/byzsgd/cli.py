@@ -71,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--log", action="store_true", help="logarithmic y axis")
     plot.add_argument("--out", required=True, help="the PNG file to write")
 
+    table = commands.add_parser(
+        "table", help="run rows x columns of configurations (e.g. attack x rule)"
+    )
+    table.add_argument("spec", help="a table file (see docs/attacks.md)")
+    table.add_argument("--out", required=True, help="folder for the runs and tables")
+    table.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
+
     commands.add_parser("rules", help="list the aggregation rules and their conditions")
     commands.add_parser("attacks", help="list the attacks and their channels")
     return parser
@@ -217,8 +224,27 @@ def _attacks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _table(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from byzsgd.table import load_spec, markdown, run_table
+
+    if args.jobs < 1:
+        raise ConfigError(
+            f"--jobs = {args.jobs} is not allowed; expected an integer >= 1"
+        )
+    spec = load_spec(args.spec)
+    with tqdm(total=len(spec.cells()), desc="byzsgd table", file=sys.stderr) as bar:
+        table = run_table(
+            spec, args.out, jobs=args.jobs, progress=lambda _: bar.update()
+        )
+    print(markdown(table), end="")
+    return 0
+
+
 _COMMANDS = {
     "run": _run,
+    "table": _table,
     "config": _config,
     "plot": _plot,
     "rules": _rules,

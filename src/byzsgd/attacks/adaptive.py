@@ -69,7 +69,7 @@ class AdaptiveLittleIsEnough(_StrengthSearch):
     name = "adaptive_alie"
 
     def default_strengths(self) -> list[float]:
-        return [0.25 * k for k in range(1, 21)]
+        return [0.25 * k for k in range(1, 13)] + [4.0, 6.0, 10.0, 20.0, 50.0]
 
     def vector(self, messages: torch.Tensor, strength: float) -> torch.Tensor:
         return messages.mean(dim=0) - strength * coordinate_std(messages)
@@ -82,7 +82,7 @@ class AdaptiveInnerProduct(_StrengthSearch):
     name = "adaptive_ipm"
 
     def default_strengths(self) -> list[float]:
-        return [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]
+        return [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]
 
     def vector(self, messages: torch.Tensor, strength: float) -> torch.Tensor:
         return -strength * messages.mean(dim=0)

@@ -42,13 +42,16 @@ def coordinate_std(messages: torch.Tensor) -> torch.Tensor:
 
 @register
 class SignFlip(Attack):
-    """The correct mean gradient with its sign flipped: -mean."""
+    """The correct mean gradient with its sign flipped, times ``scale``."""
 
     name = "sign_flip"
     channels = WORKERS
 
+    def __init__(self, scale: float = 1.0) -> None:
+        self.scale = scale
+
     def messages(self, view: AttackView) -> torch.Tensor:
-        return view.broadcast(-view.correct_messages.mean(dim=0))
+        return view.broadcast(-self.scale * view.correct_messages.mean(dim=0))
 
 
 @register
