@@ -60,5 +60,7 @@ def load() -> tuple[types.SimpleNamespace | None, str]:
         **{name: getattr(steps, name) for name in dir(steps) if name[:1].isupper()},
     )
     version = _installed_version()
-    note = "" if version == WANTED_VERSION else f" (benchmarked against {WANTED_VERSION})"
+    note = (
+        "" if version == WANTED_VERSION else f" (benchmarked against {WANTED_VERSION})"
+    )
     return namespace, f"ByzFL {version}{note}, from {folder}"

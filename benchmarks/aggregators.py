@@ -33,6 +33,23 @@ BYZFL_MAX_SUBSETS = 100_000
 BUCKET_SIZE = 2
 BYZFL_CLIPPING = {"radius": 100.0, "iterations": 1, "start": "zero"}
 CLIPPING_MATCHED = "centered_clipping*"
+ORDER = (
+    "mean",
+    "median",
+    "trimmed_mean",
+    "meamed",
+    "trimmed_midpoint",
+    "krum",
+    "multi_krum",
+    "bulyan",
+    "mda",
+    "geometric_median",
+    "centered_clipping",
+    CLIPPING_MATCHED,
+    "nnm",
+    "bucketing",
+    "arc",
+)
 
 
 @dataclass(frozen=True)
@@ -100,8 +117,9 @@ def byzsgd_rows(x: torch.Tensor, f: int, seed: int) -> dict[str, Timed | str]:
         CLIPPING_MATCHED: BYZFL_CLIPPING,
     }
     rows: dict[str, Timed | str] = {}
-    names = aggregators.names() + [CLIPPING_MATCHED] + aggregators.pre_aggregators()
-    for label in names:
+    known = [*aggregators.names(), CLIPPING_MATCHED, *aggregators.pre_aggregators()]
+    labels = [n for n in ORDER if n in known] + [n for n in known if n not in ORDER]
+    for label in labels:
         name = label.rstrip("*")
         kwargs = {"f": f, **options.get(label, {})}
         if name in aggregators.pre_aggregators():
@@ -149,13 +167,6 @@ def byzfl_rows(byzfl: Any, x: torch.Tensor, f: int) -> dict[str, Timed | str]:
     return rows
 
 
-def relative_difference(ours: Timed, theirs: Timed) -> float:
-    """||ours − theirs|| / ||theirs|| of one call of each."""
-    a, b = ours.call(ours.setup()), theirs.call(theirs.setup())
-    assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
-    return float((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30))
-
-
 # Timing
 
 
@@ -188,18 +199,33 @@ def interleaved_medians(contestants: dict[Any, Timed], repeats: int) -> dict:
 
 # Report
 
+COLUMNS = (
+    ("rule", "<19"),
+    ("byzsgd ms", ">10"),
+    ("ByzFL ms", ">12"),
+    ("vs ByzFL", ">9"),
+    ("/ mean", ">9"),
+    ("rel. diff", ">10"),
+)
+
+
+def line(*cells: str) -> str:
+    return "".join(
+        f"{cell:{spec}}" for cell, (_, spec) in zip(cells, COLUMNS, strict=False)
+    )
+
 
 def milliseconds(seconds: float) -> str:
     value = 1e3 * seconds
     return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
 
 
+def ratio(value: float) -> str:
+    return f"{value:.0f}x" if value >= 100 else f"{value:.1f}x"
+
+
 def table(
-    setting: Setting,
-    attack: str,
-    byzfl: Any,
-    repeats: int,
-    seed: int,
+    setting: Setting, attack: str, byzfl: Any, repeats: int, seed: int
 ) -> list[str]:
     """Time every rule on one input set; the table and the goals' lines."""
     m, f = setting.num_inputs, setting.num_byzantine
@@ -216,59 +242,56 @@ def table(
             if isinstance(theirs.get(label), Timed):
                 contestants["byzfl", label] = theirs[label]
     times = interleaved_medians(contestants, repeats)
-    mean_time = times["torch", "torch.mean"]
-    median_time = times["torch", "torch.median"]
 
+    mean_time = times["torch", "torch.mean"]
     lines = [
         f"m = {m}, d = {setting.dimension:,}, f = {f}; Byzantine inputs "
         + ATTACKS[attack],
-        f"{'rule':<19}{'byzsgd ms':>10}{'ByzFL ms':>10}{'vs ByzFL':>10}"
-        f"{'/ mean':>8}{'rel. diff':>11}",
-        f"{'torch.mean':<19}{milliseconds(mean_time):>10}{'':>20}{'1.0x':>8}",
-        f"{'torch.median':<19}{milliseconds(median_time):>10}{'':>20}"
-        f"{median_time / mean_time:>7.1f}x",
+        line(*(title for title, _ in COLUMNS)),
     ]
+    for name in ("torch.mean", "torch.median"):
+        own = times["torch", name]
+        lines.append(line(name, milliseconds(own), "", "", ratio(own / mean_time)))
     speedups: dict[str, float] = {}
     for label, row in ours.items():
         if isinstance(row, str):
-            lines.append(f"{label:<19}{row}")
+            lines.append(line(label, row))
             continue
-        ours_time = times["byzsgd", label]
-        cells = [milliseconds(ours_time), "-", "-"]
-        other = theirs.get(label, "-" if byzfl is not None else "")
-        difference = ""
+        own = times["byzsgd", label]
+        other = theirs.get(label, "-" if theirs else "")
+        cells = [
+            milliseconds(own),
+            other.split(" ")[0] if isinstance(other, str) else "",
+        ]
+        cells += ["", ratio(own / mean_time), ""]
         if isinstance(other, Timed):
-            speedups[label] = times["byzfl", label] / ours_time
-            cells[1:] = [milliseconds(times["byzfl", label]), f"{speedups[label]:.1f}x"]
-            if label != "bucketing":
-                difference = f"{relative_difference(row, other):.1e}"
-            else:
-                difference = "random"
-        elif other and other != "-":
-            cells[1:] = [other.split(" ")[0], ""]
-        lines.append(
-            f"{label:<19}{cells[0]:>10}{cells[1]:>10}{cells[2]:>10}"
-            f"{ours_time / mean_time:>7.1f}x{difference:>11}"
-        )
-    lines += goal_lines(setting, x, times, speedups, theirs)
-    return lines
+            speedups[label] = times["byzfl", label] / own
+            cells[1] = milliseconds(times["byzfl", label])
+            cells[2] = ratio(speedups[label])
+            cells[4] = "random" if label == "bucketing" else difference(row, other)
+        lines.append(line(label, *cells))
+    return lines + goal_lines(times, speedups, theirs)
+
+
+def difference(ours: Timed, theirs: Timed) -> str:
+    """||ours − theirs|| / ||theirs|| of one call of each."""
+    a, b = ours.call(ours.setup()), theirs.call(theirs.setup())
+    assert isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)
+    a, b = a.double(), b.double()
+    return f"{float((a - b).norm() / b.norm().clamp_min(1e-30)):.0e}"
 
 
 def goal_lines(
-    setting: Setting,
-    x: torch.Tensor,
-    times: dict,
-    speedups: dict[str, float],
-    theirs: dict[str, Timed | str],
+    times: dict, speedups: dict[str, float], theirs: dict[str, Timed | str]
 ) -> list[str]:
-    m, f = setting.num_inputs, setting.num_byzantine
+    """Which goals this input set meets."""
     lines = []
     if theirs:
         missed = [f"{k} {v:.1f}x" for k, v in speedups.items() if v < 2.0]
         slower = [k for k, v in speedups.items() if v < 1.0]
         lines.append(
             f"goal >= 2x faster than ByzFL: met by {len(speedups) - len(missed)} of "
-            f"{len(speedups)}" + (f"; missed: {', '.join(missed)}" if missed else "")
+            f"{len(speedups)}" + (f"; missed by {', '.join(missed)}" if missed else "")
         )
         lines.append(
             "goal never slower than ByzFL: "
@@ -279,9 +302,9 @@ def goal_lines(
     else:
         lines.append("ByzFL: not installed (make bench-env)")
     for name in ("median", "trimmed_mean"):
-        ratio = times["torch", "torch.median"] / times["byzsgd", name]
-        verdict = "met" if ratio >= 3 else "missed"
-        lines.append(f"{name} vs torch.median: {ratio:.1f}x (goal >= 3x: {verdict})")
+        speedup = times["torch", "torch.median"] / times["byzsgd", name]
+        verdict = "met" if speedup >= 3 else "missed"
+        lines.append(f"{name} vs torch.median: {speedup:.1f}x (goal >= 3x: {verdict})")
     mda_time = times["byzsgd", "mda"]
     verdict = "met" if mda_time <= 1.0 else "missed"
     lines.append(f"byzsgd mda: {1e3 * mda_time:.0f} ms (goal <= 1 s: {verdict})")
