@@ -136,6 +136,11 @@ class FaultConfig:
         "fastest",
         "fastest: the adversary's messages always arrive first; sampled: like others",
     )
+    crash_servers: list = _field([], "ids of servers that crash at crash_step")
+    crash_workers: list = _field([], "ids of workers that crash at crash_step")
+    crash_step: int = _field(
+        0, "the step from which the nodes in crash_servers and crash_workers are silent"
+    )
 
 
 @dataclass

@@ -52,3 +52,26 @@ def per_server(task, params: torch.Tensor, ids: tuple[int, ...]) -> dict[str, di
         name: {str(i): float(v) for i, v in zip(ids, values, strict=True)}
         for name, values in results.items()
     }
+
+
+def step_record(
+    step: int,
+    *,
+    lr: float,
+    losses: torch.Tensor,
+    half: torch.Tensor,
+    params: torch.Tensor,
+    worker_points: torch.Tensor,
+) -> dict[str, float]:
+    """The per-step record of the correct (surviving) servers and workers."""
+    before = diameters(half)
+    after = diameters(params)
+    return {
+        "step": step,
+        "lr": lr,
+        "train_loss": float(losses.mean()) if losses.numel() else float("nan"),
+        **prefixed("half_diameter", before),
+        **prefixed("diameter", after),
+        **prefixed("contraction", contraction(before, after)),
+        **prefixed("worker_diameter", diameters(worker_points)),
+    }

@@ -121,6 +121,14 @@ def _check_faults(config: Config) -> None:
         raise _refuse(
             "faults.straggler_slowdown", faults.straggler_slowdown, "a number >= 1"
         )
+    if isinstance(faults.crash_step, bool) or faults.crash_step < 0:
+        raise _refuse("faults.crash_step", faults.crash_step, "an integer >= 0")
+    for role, total in (("server", config.num_servers), ("worker", config.num_workers)):
+        key = f"faults.crash_{role}s"
+        ids = getattr(faults, f"crash_{role}s")
+        valid = all(isinstance(i, int) and 0 <= i < total for i in ids)
+        if not valid or len(set(ids)) != len(ids):
+            raise _refuse(key, ids, f"distinct {role} ids in [0, {total})")
     for node in faults.stragglers:
         if not isinstance(node, int) or not 0 <= node < config.num_workers:
             raise _refuse(

@@ -90,7 +90,7 @@ class SimulatedChannel:
                 roles.num_senders, plan.quorum, self.subset_generators, own_ids=self.own
             )
         byzantine = self._attack(step, messages, receiver_positions, subsets)
-        arrived = self._arrivals(byzantine is None)
+        arrived = self._arrivals(byzantine is None, step)
         wait = torch.zeros(len(roles.receivers))
         if plan.policy == "all":
             chosen = all_senders(roles.num_senders, len(roles.receivers))
@@ -130,10 +130,13 @@ class SimulatedChannel:
         )
         return self.attack(view)
 
-    def _arrivals(self, byzantine_silent: bool) -> torch.Tensor:
+    def _arrivals(self, byzantine_silent: bool, step: int) -> torch.Tensor:
         """Which sender's message reaches which receiver at all: (r, n)."""
         roles = self.roles
         arrived = torch.ones(len(roles.receivers), roles.num_senders, dtype=torch.bool)
+        if step >= self.faults.crash_step:
+            crashed = getattr(self.faults, f"crash_{roles.sender_role}s")
+            arrived[:, list(crashed)] = False
         if self.faults.omission > 0:
             lost = torch.rand(arrived.shape, generator=self.network)
             arrived &= (lost >= self.faults.omission) | self.is_byzantine

@@ -113,24 +113,42 @@ class Simulator:
         self.params = result.params
         self.step_index += 1
 
-        half = metrics.diameters(result.half)
-        after = metrics.diameters(result.params)
-        record: dict[str, float] = {
-            "step": t,
-            "lr": self.plan.learning_rate(t),
-            "train_loss": float(result.losses.mean()),
-            **metrics.prefixed("half_diameter", half),
-            **metrics.prefixed("diameter", after),
-            **metrics.prefixed("contraction", metrics.contraction(half, after)),
-            **metrics.prefixed(
-                "worker_diameter", metrics.diameters(result.worker_points)
-            ),
-            **self.transport.stats(),
-        }
+        servers = self.surviving_servers(t)
+        workers = self.surviving_workers(t)
+        record = metrics.step_record(
+            t,
+            lr=self.plan.learning_rate(t),
+            losses=result.losses[workers],
+            half=result.half[servers],
+            params=result.params[servers],
+            worker_points=result.worker_points[workers],
+        )
+        record.update(self.transport.stats())
         if self.step_index % self.config.eval_every == 0 or self.done:
-            record.update(metrics.evaluation(self.task, self.params))
+            record.update(metrics.evaluation(self.task, self.params[servers]))
         return record
 
+    def surviving_servers(self, step: int) -> list[int]:
+        """Rows of the correct servers that have not crashed by ``step``."""
+        return _survivors(
+            self.topology.correct_servers, self.config.faults, "server", step
+        )
+
+    def surviving_workers(self, step: int) -> list[int]:
+        """Rows of the correct workers that have not crashed by ``step``."""
+        return _survivors(
+            self.topology.correct_workers, self.config.faults, "worker", step
+        )
+
     def final_evaluation(self) -> dict[str, dict]:
-        """Each correct server's test figures after the last step."""
-        return metrics.per_server(self.task, self.params, self.topology.correct_servers)
+        """Each surviving correct server's test figures after the last step."""
+        rows = self.surviving_servers(self.config.steps - 1)
+        ids = tuple(self.topology.correct_servers[i] for i in rows)
+        return metrics.per_server(self.task, self.params[rows], ids)
+
+
+def _survivors(ids: tuple[int, ...], faults, role: str, step: int) -> list[int]:
+    crashed = set(getattr(faults, f"crash_{role}s"))
+    if step < faults.crash_step:
+        crashed = set()
+    return [row for row, node in enumerate(ids) if node not in crashed]
