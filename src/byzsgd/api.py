@@ -60,23 +60,24 @@ def run(
         Called with each step's metric record and the simulator.
     """
     config = as_config(config, overrides)
-    simulator = Simulator(config)
+    runner = make_runner(config)
     folder = RunFolder.create(
         out or default_run_dir(config), config, overwrite=overwrite
     )
     logger.info("run folder %s", folder.path)
     start = time.perf_counter()
     try:
-        while not simulator.done:
-            record = simulator.step()
+        for record in runner.records():
             folder.append(record)
+            if record["step"] % config.eval_every == config.eval_every - 1:
+                logger.info("step %d: %s", record["step"] + 1, _headline(record))
             if progress is not None:
-                progress(record, simulator)
+                progress(record, runner)
     finally:
         folder.close()
     wall = time.perf_counter() - start
 
-    summary = _summary(config, simulator, record, wall, folder.path)
+    summary = _summary(config, runner, record, wall, folder.path)
     folder.write_summary(summary)
     plot_curves(
         read_metrics(folder.path), folder.path / CURVES_FILE, title=_title(config)
@@ -84,16 +85,30 @@ def run(
     return summary
 
 
+def make_runner(config: Config) -> Any:
+    """The runtime the configuration names: the simulator or Ray."""
+    if config.runtime == "ray":
+        from byzsgd.runtime.ray.launcher import RayRunner
+
+        return RayRunner(config)
+    return Simulator(config)
+
+
+def _headline(record: dict[str, Any]) -> str:
+    accuracy = record.get("test_accuracy_min")
+    shown = "" if accuracy is None else f"worst accuracy {accuracy:.3f}, "
+    return f"{shown}diameter linf {record['diameter_linf']:.3e}"
+
+
 def _summary(
-    config: Config, simulator: Simulator, last: dict, wall: float, path: Path
+    config: Config, simulator: Any, last: dict, wall: float, path: Path
 ) -> dict[str, Any]:
     final = simulator.final_evaluation()
     topology = simulator.topology
     steps = simulator.step_index
+    survivors = [int(i) for i in final["loss"]]
     return {
-        "final_accuracy": final.get(
-            "accuracy", dict.fromkeys(map(str, topology.correct_servers))
-        ),
+        "final_accuracy": final.get("accuracy", dict.fromkeys(map(str, survivors))),
         "final_accuracy_average_model": last.get("test_accuracy_average_model"),
         "final_test_loss": final["loss"],
         "final_diameter": {
@@ -106,6 +121,9 @@ def _summary(
         "config_hash": config.hash(),
         "seed": config.seed,
         "correct_servers": list(topology.correct_servers),
+        "surviving_servers": survivors,
+        "runtime": config.runtime,
+        "ray_interfaces": getattr(simulator, "interfaces", None),
         "byzantine_servers": list(topology.byzantine_servers),
         "byzantine_workers": list(topology.byzantine_workers),
         "run_dir": str(path),

@@ -144,6 +144,30 @@ class FaultConfig:
 
 
 @dataclass
+class RayConfig:
+    """The multi-process runtime on Ray (used with runtime = "ray")."""
+
+    address: str = _field(
+        "",
+        "address of an existing Ray cluster (ray start --head prints it); empty: a "
+        "private instance on this machine that touches only loopback",
+    )
+    num_cpus: int = _field(0, "CPUs of the private instance; 0: all of this machine")
+    timeout: float = _field(
+        30.0, "seconds a node waits for its quorum before going on without (liveness)"
+    )
+    max_ahead: int = _field(4, "how many future steps a node buffers messages for")
+    straggler_delay: float = _field(
+        0.002, "seconds a straggler waits before sending, times straggler_slowdown"
+    )
+    isolation: str = _field(
+        "auto",
+        "private instance only: namespace runs it in a network namespace with only "
+        "loopback (needs unshare); auto does so where possible; off does not",
+    )
+
+
+@dataclass
 class Config:
     """A whole run."""
 
@@ -161,7 +185,9 @@ class Config:
     byzantine_workers: list | str = _field(
         "seeded", "ids of the Byzantine workers, or seeded: drawn from the seed"
     )
-    runtime: str = _field("simulator", "simulator (one process)")
+    runtime: str = _field(
+        "simulator", "simulator (one process) or ray (one process per node)"
+    )
     threads: int = _field(0, "torch threads; 0 keeps torch's default")
     task: TaskConfig = field(default_factory=TaskConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -175,6 +201,7 @@ class Config:
         default_factory=lambda: GatherConfig(rule="median")
     )
     faults: FaultConfig = field(default_factory=FaultConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

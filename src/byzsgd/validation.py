@@ -6,6 +6,7 @@ allowed. Legal but dubious settings (beyond the protocol's proven resilience) wa
 
 from __future__ import annotations
 
+import importlib.util
 import warnings
 from typing import Any
 
@@ -19,7 +20,7 @@ from byzsgd.protocol.topology import SERVER, WORKER, Topology, seeded_byzantine
 TASKS = ("digits", "mnist", "quadratic")
 MODELS = ("logistic", "mlp", "cnn")
 SPLITS = ("iid", "dirichlet")
-RUNTIMES = ("simulator",)
+RUNTIMES = ("simulator", "ray")
 DELAYS = ("exponential", "constant")
 BYZANTINE_DELAYS = ("fastest", "sampled")
 
@@ -90,6 +91,7 @@ def _check_scalars(config: Config) -> None:
     _one_of("runtime", config.runtime, RUNTIMES)
     _check_task(config)
     _check_faults(config)
+    _check_ray(config)
     gather = config.server_to_server
     if not 0.0 <= gather.mixing <= 1.0:
         raise _refuse("server_to_server.mixing", gather.mixing, "a number in [0, 1]")
@@ -136,6 +138,22 @@ def _check_faults(config: Config) -> None:
                 faults.stragglers,
                 f"worker ids in [0, {config.num_workers})",
             )
+
+
+def _check_ray(config: Config) -> None:
+    ray = config.ray
+    _positive("ray.timeout", ray.timeout)
+    if ray.num_cpus < 0:
+        raise _refuse("ray.num_cpus", ray.num_cpus, "an integer >= 0")
+    if ray.max_ahead < 1:
+        raise _refuse("ray.max_ahead", ray.max_ahead, "an integer >= 1")
+    _one_of("ray.isolation", ray.isolation, ("auto", "namespace", "off"))
+    if ray.straggler_delay < 0:
+        raise _refuse("ray.straggler_delay", ray.straggler_delay, "a number >= 0")
+    if config.runtime == "ray" and importlib.util.find_spec("ray") is None:
+        raise _refuse(
+            "runtime", "ray", "simulator, or install Ray first (pip install ray)"
+        )
 
 
 def _byzantine_ids(config: Config, role: str) -> tuple[int, ...]:

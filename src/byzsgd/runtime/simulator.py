@@ -97,6 +97,11 @@ class Simulator:
     def done(self) -> bool:
         return self.step_index >= self.config.steps
 
+    def records(self):
+        """Run every remaining step, yielding each step's metric record."""
+        while not self.done:
+            yield self.step()
+
     def step(self) -> dict[str, float]:
         """Run one protocol step and return its metric record."""
         t = self.step_index
