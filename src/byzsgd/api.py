@@ -123,10 +123,23 @@ def _summary(
         "correct_servers": list(topology.correct_servers),
         "surviving_servers": survivors,
         "runtime": config.runtime,
-        "ray_interfaces": getattr(simulator, "interfaces", None),
+        **_ray_figures(simulator),
         "byzantine_servers": list(topology.byzantine_servers),
         "byzantine_workers": list(topology.byzantine_workers),
         "run_dir": str(path),
+    }
+
+
+def _ray_figures(runner: Any) -> dict[str, Any]:
+    """Start-up time, memory per actor and what each node counted (Ray only)."""
+    if not hasattr(runner, "actor_memory"):
+        return {}
+    memory = sorted(runner.actor_memory)
+    return {
+        "ray_interfaces": runner.interfaces,
+        "ray_startup_seconds": runner.startup_seconds,
+        "ray_actor_memory_mib": memory[len(memory) // 2] if memory else None,
+        "ray_nodes": runner.node_stats,
     }
 
 

@@ -43,6 +43,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", nargs="?", help="a TOML file; default: embedded default")
     _add_config_options(run)
+    run.add_argument(
+        "--runtime",
+        choices=("simulator", "ray"),
+        help="simulator (one process) or ray (one process per node); sets runtime",
+    )
+    run.add_argument(
+        "--address", help="join this Ray cluster (sets ray.address and runtime = ray)"
+    )
     run.add_argument("--out", help="run folder; default runs/<timestamp>-<hash>")
     run.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -110,7 +118,12 @@ def _run(args: argparse.Namespace) -> int:
     from byzsgd.api import as_config, run
     from byzsgd.validation import resolve
 
-    config = as_config(args.config, args.overrides)
+    overrides = list(args.overrides)
+    if args.runtime:
+        overrides.append(f"runtime={args.runtime}")
+    if args.address:
+        overrides += ["runtime=ray", f"ray.address={args.address}"]
+    config = as_config(args.config, overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         resolve(config)

@@ -72,7 +72,13 @@ def main() -> int:
         emit("record", record)
     emit("final", runner.final_evaluation())
     emit(
-        "stats", {"node_stats": runner.node_stats, "step_seconds": runner.step_seconds}
+        "stats",
+        {
+            "node_stats": runner.node_stats,
+            "step_seconds": runner.step_seconds,
+            "startup_seconds": runner.startup_seconds,
+            "actor_memory": runner.actor_memory,
+        },
     )
     return 0
 

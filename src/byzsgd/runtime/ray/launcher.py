@@ -170,6 +170,8 @@ class RayRunner:
         self.step_seconds = 0.0
         self.node_stats: list[dict[str, Any]] = []
         self.interfaces: list[str] | None = None
+        self.startup_seconds = float("nan")
+        self.actor_memory: list[float] = []
 
     def records(self) -> Iterator[dict[str, Any]]:
         """Each step's record, as the harness completes it."""
@@ -218,6 +220,8 @@ class RayRunner:
                 elif kind == "stats":
                     self.node_stats = payload["node_stats"]
                     self.step_seconds = payload["step_seconds"]
+                    self.startup_seconds = payload["startup_seconds"]
+                    self.actor_memory = payload["actor_memory"]
                 elif kind == "interfaces":
                     self.interfaces = payload
             if child.wait() != 0:
@@ -231,12 +235,15 @@ class RayRunner:
         import ray
 
         config = self.config
+        began = time.perf_counter()
         with ray_session(config.ray.address, config.ray.num_cpus):
             harness = ray.remote(num_cpus=0, max_concurrency=16)(Harness).remote(
                 config, self.topology
             )
             actors = self._start(harness)
             start = time.perf_counter()
+            self.startup_seconds = start - began
+            self.actor_memory = ray.get([actor.memory.remote() for actor in actors])
             runs = [actor.run.remote() for actor in actors]
             pending, quiet_since = list(runs), None
             while self.step_index < config.steps:

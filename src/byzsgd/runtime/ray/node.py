@@ -185,6 +185,14 @@ def make_node_actor():
             )
             return True
 
+        def memory(self) -> float:
+            """Resident memory of this node's process, in MiB."""
+            with open("/proc/self/status") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) / 1024
+            return float("nan")
+
         def deliver(self, channel: str, step: int, sender: int, payload: Any) -> None:
             if self.loop is not None:
                 self.loop.mailbox.deliver(channel, step, sender, payload)
