@@ -30,8 +30,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/ruff check src tests benchmarks
 
-test: lint
+test: lint system-deps
 	$(BIN)/python -m pytest -q
+
+# The loopback test of the Ray runtime traces system calls with strace.
+system-deps:
+	@command -v strace >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get install -y -q strace >/dev/null 2>&1 || \
+			{ apt-get update -q >/dev/null 2>&1 && apt-get install -y -q strace >/dev/null; }; \
+		else echo "install strace for the Ray loopback test"; fi; }
 
 bench: $(STAMP)
 	$(BENCH_PYTHON) benchmarks/aggregators.py $(ARGS)

@@ -262,10 +262,25 @@ class RayRunner:
                     raise RuntimeError(
                         f"ray runtime: every node stopped, the harness has "
                         f"{self.step_index} of {config.steps} steps; nodes: "
-                        f"{_results(runs)}"
+                        f"{_results(runs, self._labels(), 0.0)}"
                     )
-            self.node_stats = _results(runs)
+            # Correct nodes are done once the harness has every step; Byzantine ones
+            # may lag behind on quorums that will never fill, and are not waited for.
+            self.node_stats = _results(runs, self._labels(), config.ray.timeout)
             self._final = ray.get(harness.final.remote())
+
+    def _labels(self) -> list[dict[str, Any]]:
+        """Role, id and Byzantine flag of each node, in the order they start."""
+        labels = []
+        for role, count, byzantine in (
+            (SERVER, self.config.num_servers, self.topology.byzantine_servers),
+            (WORKER, self.config.num_workers, self.topology.byzantine_workers),
+        ):
+            for node in range(count):
+                labels.append(
+                    {"role": role, "id": node, "byzantine": node in byzantine}
+                )
+        return labels
 
     def final_evaluation(self) -> dict[str, dict]:
         return self._final
@@ -313,13 +328,20 @@ class RayRunner:
         return everyone
 
 
-def _results(runs: list[Any]) -> list[dict[str, Any]]:
+def _results(
+    runs: list[Any], labels: list[dict[str, Any]], timeout: float
+) -> list[dict[str, Any]]:
+    """What each node's loop returned; correct nodes are given ``timeout`` seconds."""
     import ray
 
     results = []
-    for ref in runs:
+    deadline = time.monotonic() + timeout
+    for ref, label in zip(runs, labels, strict=True):
+        wait = 0.0 if label["byzantine"] else max(deadline - time.monotonic(), 0.0)
         try:
-            results.append(ray.get(ref))
+            results.append({**label, **ray.get(ref, timeout=wait)})
+        except ray.exceptions.GetTimeoutError:
+            results.append({**label, "error": "still running"})
         except Exception as error:  # a crashed node's process is gone
-            results.append({"error": type(error).__name__})
+            results.append({**label, "error": type(error).__name__})
     return results
