@@ -12,6 +12,7 @@ import fcntl
 import functools
 import json
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -63,6 +64,8 @@ def main() -> int:
     from byzsgd.config import from_dict
     from byzsgd.runtime.ray.launcher import RayRunner
 
+    # On SIGTERM (sent too when the launcher dies), unwind so Ray shuts down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     loopback_up()
     config = from_dict(json.loads(sys.stdin.read()))
     config.ray.isolation = "off"  # already isolated

@@ -202,34 +202,44 @@ class RayRunner:
                 stderr=errors,
                 text=True,
                 env=env,
+                preexec_fn=_die_with_parent,
             )
             assert child.stdin is not None and child.stdout is not None
-            child.stdin.write(json.dumps(self.config.to_dict()))
-            child.stdin.close()
-            for line in child.stdout:
-                if not line.startswith(MARK):
-                    logger.debug("ray: %s", line.rstrip())
-                    continue
-                message = json.loads(line[len(MARK) :])
-                kind, payload = message["kind"], message["payload"]
-                if kind == "record":
-                    self.step_index += 1
-                    yield payload
-                elif kind == "final":
-                    self._final = payload
-                elif kind == "stats":
-                    self.node_stats = payload["node_stats"]
-                    self.step_seconds = payload["step_seconds"]
-                    self.startup_seconds = payload["startup_seconds"]
-                    self.actor_memory = payload["actor_memory"]
-                elif kind == "interfaces":
-                    self.interfaces = payload
+            try:
+                yield from self._relay(child)
+            finally:
+                if child.poll() is None:  # the consumer stopped early
+                    child.terminate()
+                    child.wait(timeout=60)
             if child.wait() != 0:
                 errors.seek(0)
                 tail = errors.read()[-2000:]
                 raise RuntimeError(
                     f"ray runtime failed (exit {child.returncode}):\n{tail}"
                 )
+
+    def _relay(self, child: subprocess.Popen) -> Iterator[dict[str, Any]]:
+        """Feed the configuration to the isolated child and relay its messages."""
+        child.stdin.write(json.dumps(self.config.to_dict()))
+        child.stdin.close()
+        for line in child.stdout:
+            if not line.startswith(MARK):
+                logger.debug("ray: %s", line.rstrip())
+                continue
+            message = json.loads(line[len(MARK) :])
+            kind, payload = message["kind"], message["payload"]
+            if kind == "record":
+                self.step_index += 1
+                yield payload
+            elif kind == "final":
+                self._final = payload
+            elif kind == "stats":
+                self.node_stats = payload["node_stats"]
+                self.step_seconds = payload["step_seconds"]
+                self.startup_seconds = payload["startup_seconds"]
+                self.actor_memory = payload["actor_memory"]
+            elif kind == "interfaces":
+                self.interfaces = payload
 
     def _records(self) -> Iterator[dict[str, Any]]:
         import ray
@@ -326,6 +336,16 @@ class RayRunner:
         everyone = actors[SERVER] + actors[WORKER]
         ray.get([a.connect.remote(actors[SERVER], actors[WORKER]) for a in everyone])
         return everyone
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: ask the kernel for SIGTERM when the parent dies."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _results(
