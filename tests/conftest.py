@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from hypothesis import settings
 
 from byzsgd.config import Config, from_dict
+
+# Property tests draw the same examples on every run, so a CI run is repeatable.
+settings.register_profile("repeatable", derandomize=True, deadline=None)
+settings.load_profile("repeatable")
 
 
 def tiny_config(**overrides: object) -> Config:

@@ -71,14 +71,14 @@ def tie_keys(inputs: torch.Tensor) -> torch.Tensor:
 def rank(scores: torch.Tensor, keys: torch.Tensor, rtol: float = 1e-6) -> torch.Tensor:
     """Indices (..., m) ordering the scores ascending; near-equal scores by key.
 
-    Scores within ``rtol`` of each other (relative to the largest finite score)
+    Neighbouring scores within ``rtol`` of each other (relative to their own size)
     count as tied: rounding depends on the inputs' order, the key does not.
     """
     order = scores.argsort(dim=-1, stable=True)
     ordered = scores.gather(-1, order)
-    finite = torch.where(torch.isfinite(ordered), ordered.abs(), 0.0)
-    tolerance = rtol * finite.amax(dim=-1, keepdim=True) + 1e-300
-    near = (ordered[..., 1:] - ordered[..., :-1]) <= tolerance
+    size = torch.maximum(ordered[..., 1:].abs(), ordered[..., :-1].abs())
+    gap = ordered[..., 1:] - ordered[..., :-1]
+    near = torch.isfinite(size) & (gap <= rtol * size + 1e-300)
     if not bool(near.any()):
         return order
     flat_order = order.reshape(-1, order.shape[-1]).clone()

@@ -79,7 +79,9 @@ def coordinate_median(inputs: torch.Tensor) -> torch.Tensor:
     m = inputs.shape[-2]
     ranks = ((m - 1) // 2,) if m % 2 == 1 else (m // 2 - 1, m // 2)
     values = ranked(inputs, ranks)
-    return values[0] if len(values) == 1 else 0.5 * (values[0] + values[1])
+    if len(values) == 1:
+        return values[0]
+    return 0.5 * values[0] + 0.5 * values[1]  # no overflow near the dtype's maximum
 
 
 def ranked(inputs: torch.Tensor, ranks: tuple[int, ...]) -> list[torch.Tensor]:

@@ -25,7 +25,7 @@ def mean(inputs: torch.Tensor, *, f: int = 0) -> torch.Tensor:
     tensor([1., 3.])
     """
     x = prepare("mean", inputs, f, NO_BYZANTINE)
-    return x.mean(dim=-2)
+    return wide_mean(x, dim=-2)
 
 
 @register("median", MAJORITY)
@@ -63,9 +63,9 @@ def trimmed_mean(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     x = prepare("trimmed_mean", inputs, f, MAJORITY)
     m = x.shape[-2]
     if f == 0:
-        return x.mean(dim=-2)
+        return wide_mean(x, dim=-2)
     kept = ranked(x, tuple(range(f, m - f)))
-    return torch.stack(kept).sum(dim=0) / (m - 2 * f)
+    return wide_mean(torch.stack(kept), dim=0)
 
 
 @register("meamed", MAJORITY)
@@ -100,6 +100,16 @@ def trimmed_midpoint(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     x = prepare("trimmed_midpoint", inputs, f, at_least(3, 1))
     low, high = ranked(x, (f, x.shape[-2] - 1 - f))
     return 0.5 * (low + high)
+
+
+def wide_mean(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """The mean along ``dim``, accumulated in float64 for float32 inputs.
+
+    Large finite values (up to the dtype's maximum) then cannot overflow the sum.
+    """
+    if x.dtype == torch.float32:
+        return x.mean(dim=dim, dtype=torch.float64).float()
+    return x.mean(dim=dim)
 
 
 def closest_to_median_mean(x: torch.Tensor, count: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ import math
 import torch
 
 from byzsgd.aggregators._checks import check_inputs, complete_nonfinite
-from byzsgd.aggregators._distances import pairwise_squared_distances
+from byzsgd.aggregators._distances import pairwise_squared_distances, rank, tie_keys
 from byzsgd.aggregators._registry import register_pre
 
 
@@ -29,7 +29,7 @@ def nnm(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     r"""Nearest-neighbour mixing (Allouah et al., 2023).
 
     Replace each input by the mean of its m - f nearest inputs, itself included
-    (ties by index). Keeps m inputs and f. Cost: O(m^2 d).
+    (ties broken by value, as in Krum). Keeps m inputs and f. Cost: O(m^2 d).
 
     >>> nnm(torch.tensor([[0.0], [1.0], [10.0]]), f=1)
     tensor([[0.5000],
@@ -42,7 +42,8 @@ def nnm(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     if f == 0:
         return x.mean(dim=-2, keepdim=True).expand_as(x).clone()
     dist = pairwise_squared_distances(x, f)
-    order = dist.argsort(dim=-1, stable=True)[..., : m - f]
+    keys = tie_keys(x).unsqueeze(-2).expand_as(dist)
+    order = rank(dist, keys)[..., : m - f]
     mixing = torch.zeros(dist.shape, dtype=x.dtype).scatter(-1, order, 1.0 / (m - f))
     return mixing @ x
 

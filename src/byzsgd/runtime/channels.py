@@ -7,6 +7,7 @@ receiver heard: correct messages gathered by index, each Byzantine sender's vect
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,8 @@ from byzsgd.config import FaultConfig
 from byzsgd.protocol.plan import ChannelPlan, ProtocolPlan
 from byzsgd.protocol.quorum import all_senders, first_arrivals, random_subsets
 from byzsgd.protocol.topology import SERVER, WORKER, Topology
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,29 @@ def channel_roles(name: str, topology: Topology) -> Roles:
     if name == SERVER_TO_SERVER:
         return Roles(SERVER, *servers, SERVER, topology.correct_servers)
     return Roles(SERVER, *servers, WORKER, topology.correct_workers)
+
+
+def conform(
+    forged: object, view: AttackView, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """The attack's output as (b, r, d) of the channel's dtype, or None for silence.
+
+    Byzantine code may return anything. What can be broadcast to (b, r, d) is; any
+    other output is malformed, and every receiver gets a message it will drop.
+    """
+    if forged is None:
+        return None
+    shape = (view.num_byzantine, view.num_receivers, view.dim)
+    try:
+        tensor = torch.as_tensor(forged)
+        if tensor.is_complex() or tensor.dtype == torch.bool:
+            raise TypeError("not a real tensor")
+        return tensor.to(dtype).broadcast_to(shape).clone()
+    except (TypeError, RuntimeError, ValueError):
+        logger.debug(
+            "malformed attack output on %s at step %d", view.channel, view.step
+        )
+        return torch.full(shape, torch.nan, dtype=dtype)
 
 
 class SimulatedChannel:
@@ -91,6 +117,11 @@ class SimulatedChannel:
             )
         byzantine = self._attack(step, messages, receiver_positions, subsets)
         arrived = self._arrivals(byzantine is None, step)
+        if byzantine is not None:
+            # A receiver drops a malformed message (NaN, ±inf) as it arrives: it
+            # neither fills a quorum nor counts among the first q.
+            valid = torch.isfinite(byzantine).all(dim=-1).T  # (r, b)
+            arrived[:, self.is_byzantine] &= valid
         wait = torch.zeros(len(roles.receivers))
         if plan.policy == "all":
             chosen = all_senders(roles.num_senders, len(roles.receivers))
@@ -128,7 +159,7 @@ class SimulatedChannel:
             rule_options=self.plan.rule_options,
             oracle=self.oracle,
         )
-        return self.attack(view)
+        return conform(self.attack(view), view, messages.dtype)
 
     def _arrivals(self, byzantine_silent: bool, step: int) -> torch.Tensor:
         """Which sender's message reaches which receiver at all: (r, n)."""
@@ -220,6 +251,11 @@ class SimulatedTransport:
         receiver_positions: torch.Tensor | None = None,
     ) -> torch.Tensor:
         return self.channels[channel].exchange(step, messages, receiver_positions)
+
+    def reset_stats(self) -> None:
+        """Forget the last figures, so a channel without traffic reports none."""
+        for channel in self.channels.values():
+            channel.stats = {}
 
     def stats(self) -> dict[str, float]:
         """The last exchange's figures of every channel, as flat metric keys."""

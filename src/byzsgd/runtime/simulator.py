@@ -105,6 +105,7 @@ class Simulator:
     def step(self) -> dict[str, float]:
         """Run one protocol step and return its metric record."""
         t = self.step_index
+        self.transport.reset_stats()
         start = time.perf_counter()
         result = protocol_step(
             t,
