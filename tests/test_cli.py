@@ -73,7 +73,7 @@ def test_refused_configuration_is_one_line_and_exit_2(tiny_toml, tmp_path, capsy
     err = capsys.readouterr().err
     assert code == 2
     assert err.strip() == (
-        "byzsgd: error: batch_size = 0 is not allowed; expected a number > 0"
+        "byzsgd: error: batch_size = 0 is not allowed; expected a finite number > 0"
     )
     assert not out.exists()
 
@@ -108,3 +108,13 @@ def test_python_api_mirrors_the_cli(tmp_path):
     summary = run(tiny_config(), overrides=["steps=4"], out=tmp_path / "api")
     assert summary["steps"] == 4
     assert (tmp_path / "api" / "summary.json").exists()
+
+
+def test_overwrite_keeps_the_replaced_run(tiny_toml, tmp_path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", str(tiny_toml), "--out", str(out), "--no-progress"]) == 0
+    before = (out / "summary.json").read_text()
+    assert main(["run", str(tiny_toml), "--out", str(out), "--overwrite"]) == 0
+    (backup,) = out.glob("replaced-*")
+    assert (backup / "summary.json").read_text() == before
+    assert oct((out / "summary.json").stat().st_mode & 0o777) != oct(0o600)

@@ -53,12 +53,21 @@ REFUSED = [
         "server_to_worker.attack = 'alie' is not allowed; "
         "expected one of: balancing, crash, none, nonfinite,",
     ),
-    (["optimizer.lr=0"], "optimizer.lr = 0.0 is not allowed; expected a number > 0"),
+    (["optimizer.lr=nan"], "optimizer.lr = nan is not allowed; expected a finite"),
+    (["faults.stragglers=[true]"], "faults.stragglers = [True] is not allowed"),
+    (
+        ["worker_to_server.attack_options={scale='big'}"],
+        "worker_to_server.attack_options = {'scale': 'big'}: attack 'polarise' fails",
+    ),
+    (
+        ["optimizer.lr=0"],
+        "optimizer.lr = 0.0 is not allowed; expected a finite number > 0",
+    ),
     (
         ["optimizer.lr=-0.5"],
-        "optimizer.lr = -0.5 is not allowed; expected a number > 0",
+        "optimizer.lr = -0.5 is not allowed; expected a finite number > 0",
     ),
-    (["batch_size=0"], "batch_size = 0 is not allowed; expected a number > 0"),
+    (["batch_size=0"], "batch_size = 0 is not allowed; expected a finite number > 0"),
     (["bogus_key=1"], "unknown config key 'bogus_key'; allowed here: seed, steps,"),
     (["task.bogus=1"], "unknown config key 'task.bogus'; allowed here: name, model,"),
     (["steps='ten'"], "steps = 'ten' is not allowed; expected a value of type int"),
@@ -95,7 +104,7 @@ REFUSED = [
     (
         ["byzantine_workers=[0, 0, 1]"],
         "byzantine_workers = [0, 0, 1] is not allowed; "
-        "expected 3 distinct ids in [0, 10)",
+        "expected seeded or 3 distinct ids in [0, 10)",
     ),
 ]
 

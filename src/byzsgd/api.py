@@ -60,10 +60,10 @@ def run(
         Called with each step's metric record and the simulator.
     """
     config = as_config(config, overrides)
+    target = out or default_run_dir(config)
+    RunFolder.check(target, overwrite=overwrite)
     runner = make_runner(config)
-    folder = RunFolder.create(
-        out or default_run_dir(config), config, overwrite=overwrite
-    )
+    folder = RunFolder.create(target, config, overwrite=overwrite)
     logger.info("run folder %s", folder.path)
     start = time.perf_counter()
     try:
@@ -111,6 +111,7 @@ def _summary(
         "final_accuracy": final.get("accuracy", dict.fromkeys(map(str, survivors))),
         "final_accuracy_average_model": last.get("test_accuracy_average_model"),
         "final_test_loss": final["loss"],
+        "final_test": final,
         "final_diameter": {
             norm: last[f"diameter_{norm}"] for norm in ("l1", "l2", "linf")
         },
@@ -143,9 +144,13 @@ def _ray_figures(runner: Any) -> dict[str, Any]:
     }
 
 
+def _model(config: Config) -> str:
+    return "linear" if config.task.name == "quadratic" else config.task.model
+
+
 def _title(config: Config) -> str:
     return (
-        f"{config.task.name}/{config.task.model}: n_s={config.num_servers} "
+        f"{config.task.name}/{_model(config)}: n_s={config.num_servers} "
         f"(f_s={config.num_byzantine_servers}), n_w={config.num_workers} "
         f"(f_w={config.num_byzantine_workers}), gather {config.server_to_server.rule} "
         f"λ={config.server_to_server.mixing}"

@@ -106,12 +106,22 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.captureWarnings(True)
+    warnings.showwarning = _show_warning
     try:
         return _COMMANDS[args.command](args)
     except (ValueError, FileExistsError, FileNotFoundError) as error:
         print(f"byzsgd: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(
+            "byzsgd: interrupted; a partial run folder is left as it was",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"byzsgd: warning: {message}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -166,9 +176,9 @@ def _summary_table(summary: dict[str, Any]) -> str:
     for server, accuracy in summary["final_accuracy"].items():
         loss = summary["final_test_loss"][server]
         shown = "-" if accuracy is None else f"{accuracy:.4f}"
-        rows.append((f"correct {server}", shown, f"{loss:.4f}"))
+        rows.append((f"correct {server}", shown, f"{loss:.4g}"))
     diameter = summary["final_diameter"]
-    lines = [f"{a:<14}{b:>15}{c:>12}" for a, b, c in rows]
+    lines = [f"{a:<14} {b:>14} {c:>12}" for a, b, c in rows]
     lines.append(
         f"final diameter: Δ1 = {diameter['l1']:.3e}  Δ2 = {diameter['l2']:.3e}  "
         f"Δ∞ = {diameter['linf']:.3e}"

@@ -29,6 +29,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     path = Path(path)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())  # as a plain open() would, not mkstemp's 0600
     try:
         with os.fdopen(fd, mode) as handle:
             handle.write(data)
@@ -38,6 +39,12 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def clean_json(value: Any) -> Any:
@@ -68,19 +75,36 @@ class RunFolder:
         self.path = Path(path)
         self._metrics: IO[str] | None = None
 
-    @classmethod
-    def create(cls, path: str | Path, config: Config, *, overwrite: bool = False):
-        """Make the folder and write the resolved config; refuse to clobber a run."""
+    @staticmethod
+    def check(path: str | Path, *, overwrite: bool = False) -> None:
+        """Refuse, before any work, a folder that holds a run (unless overwriting)."""
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"run folder {str(path)!r} is a file")
         existing = [name for name in PRODUCT_FILES if (path / name).exists()]
         if existing and not overwrite:
             raise FileExistsError(
                 f"run folder {str(path)!r} already holds a run "
                 f"({', '.join(existing)}); choose another --out or pass --overwrite"
             )
+
+    @classmethod
+    def create(cls, path: str | Path, config: Config, *, overwrite: bool = False):
+        """Make the folder and write the resolved config; never lose an old run.
+
+        With ``overwrite``, the files of a run already there move into a
+        ``replaced-<timestamp>`` subfolder instead of being deleted.
+        """
+        path = Path(path)
+        cls.check(path, overwrite=overwrite)
+        existing = [name for name in PRODUCT_FILES if (path / name).exists()]
         path.mkdir(parents=True, exist_ok=True)
-        for name in existing:
-            (path / name).unlink()
+        if existing:
+            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+            backup = path / f"replaced-{stamp}"
+            backup.mkdir()
+            for name in existing:
+                os.replace(path / name, backup / name)
         folder = cls(path)
         atomic_write(path / CONFIG_FILE, to_toml(config))
         return folder

@@ -7,6 +7,7 @@ allowed. Legal but dubious settings (beyond the protocol's proven resilience) wa
 from __future__ import annotations
 
 import importlib.util
+import math
 import warnings
 from typing import Any
 
@@ -67,16 +68,35 @@ def _one_of(key: str, value: Any, options: tuple[str, ...] | list[str]) -> None:
 
 
 def _positive(key: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        raise _refuse(key, value, "a number > 0")
+    if not _finite_number(value) or value <= 0:
+        raise _refuse(key, value, "a finite number > 0")
+
+
+def _finite_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
+
+
+def _ids(value: Any) -> bool:
+    """A list of integer ids (not booleans), without duplicates."""
+    return (
+        isinstance(value, list)
+        and all(isinstance(i, int) and not isinstance(i, bool) for i in value)
+        and len(set(value)) == len(value)
+    )
 
 
 def _check_scalars(config: Config) -> None:
     for key in ("steps", "batch_size", "eval_every", "num_servers", "num_workers"):
         _positive(key, getattr(config, key))
     _positive("optimizer.lr", config.optimizer.lr)
-    if config.optimizer.lr_decay < 0:
-        raise _refuse("optimizer.lr_decay", config.optimizer.lr_decay, "a number >= 0")
+    if not _finite_number(config.optimizer.lr_decay) or config.optimizer.lr_decay < 0:
+        raise _refuse(
+            "optimizer.lr_decay", config.optimizer.lr_decay, "a finite number >= 0"
+        )
     _one_of("optimizer.lr_schedule", config.optimizer.lr_schedule, LR_SCHEDULES)
     for role, total in (
         ("servers", config.num_servers),
@@ -119,7 +139,7 @@ def _check_faults(config: Config) -> None:
         raise _refuse("faults.omission", faults.omission, "a probability in [0, 1)")
     _one_of("faults.delay", faults.delay, DELAYS)
     _one_of("faults.byzantine_delay", faults.byzantine_delay, BYZANTINE_DELAYS)
-    if faults.straggler_slowdown < 1.0:
+    if not _finite_number(faults.straggler_slowdown) or faults.straggler_slowdown < 1.0:
         raise _refuse(
             "faults.straggler_slowdown", faults.straggler_slowdown, "a number >= 1"
         )
@@ -128,16 +148,15 @@ def _check_faults(config: Config) -> None:
     for role, total in (("server", config.num_servers), ("worker", config.num_workers)):
         key = f"faults.crash_{role}s"
         ids = getattr(faults, f"crash_{role}s")
-        valid = all(isinstance(i, int) and 0 <= i < total for i in ids)
-        if not valid or len(set(ids)) != len(ids):
+        if not _ids(ids) or not all(0 <= i < total for i in ids):
             raise _refuse(key, ids, f"distinct {role} ids in [0, {total})")
-    for node in faults.stragglers:
-        if not isinstance(node, int) or not 0 <= node < config.num_workers:
-            raise _refuse(
-                "faults.stragglers",
-                faults.stragglers,
-                f"worker ids in [0, {config.num_workers})",
-            )
+    stragglers = faults.stragglers
+    if not _ids(stragglers) or not all(0 <= i < config.num_workers for i in stragglers):
+        raise _refuse(
+            "faults.stragglers",
+            stragglers,
+            f"distinct worker ids in [0, {config.num_workers})",
+        )
 
 
 def _check_ray(config: Config) -> None:
@@ -163,14 +182,12 @@ def _byzantine_ids(config: Config, role: str) -> tuple[int, ...]:
     count = getattr(config, f"num_byzantine_{role}s")
     if value == "seeded":
         return seeded_byzantine(config.seed, role, total, count)
-    if isinstance(value, str):
-        raise _refuse(key, value, "seeded or a list of ids")
+    expected = f"{count} distinct ids in [0, {total}) (num_byzantine_{role}s)"
+    if isinstance(value, str) or not _ids(value):
+        raise _refuse(key, value, f"seeded or {expected}")
     ids = tuple(sorted(value))
-    valid = all(isinstance(i, int) and 0 <= i < total for i in ids)
-    if not valid or len(set(ids)) != len(ids) or len(ids) != count:
-        raise _refuse(
-            key, value, f"{count} distinct ids in [0, {total}) (num_byzantine_{role}s)"
-        )
+    if not all(0 <= i < total for i in ids) or len(ids) != count:
+        raise _refuse(key, value, expected)
     return ids
 
 
@@ -203,10 +220,7 @@ def _channel_plan(
             f"{name}.rule = {channel.rule!r} with quorum {quorum} and f = {f}: {error}"
         ) from None
     _check_rule_options(name, channel, quorum, f)
-    try:
-        attacks.make(channel.attack, name, channel.attack_options)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{name}.attack_options: {error}") from None
+    _check_attack(name, channel, f, quorum)
     return ChannelPlan(
         name=name,
         num_senders=num_senders,
@@ -219,6 +233,40 @@ def _channel_plan(
         attack_options=dict(channel.attack_options),
         include_self=bool(getattr(channel, "include_self", False)),
     )
+
+
+def _check_attack(name: str, channel: ChannelConfig, f: int, quorum: int) -> None:
+    """Build the attack and run it once on a tiny input, before any work."""
+    try:
+        attack = attacks.make(channel.attack, name, channel.attack_options)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"{name}.attack_options: {error}") from None
+    gen = torch.Generator().manual_seed(0)
+    messages = torch.randn(3, 4, generator=gen)
+    view = attacks.AttackView(
+        step=0,
+        channel=name,
+        correct_messages=messages,
+        num_byzantine=max(f, 1),
+        num_receivers=2,
+        receiver_positions=messages[:2] if name != "server_to_worker" else None,
+        subsets=None,
+        rule=channel.rule,
+        f=f,
+        generator=gen,
+        correct_senders=(0, 1, 2),
+        byzantine_senders=tuple(range(3, 3 + max(f, 1))),
+        quorum=quorum,
+        rule_options=dict(channel.rule_options),
+    )
+    try:
+        attack(view)
+    except Exception as error:  # any failure of a user's options, before the run
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise ConfigError(
+            f"{name}.attack_options = {channel.attack_options!r}: attack "
+            f"{channel.attack!r} fails on a test input: {first_line}"
+        ) from None
 
 
 def _check_rule_options(name: str, channel: ChannelConfig, quorum: int, f: int) -> None:

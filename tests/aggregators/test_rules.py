@@ -303,3 +303,20 @@ def test_mix_interpolates_and_keeps_own_on_nonfinite() -> None:
     out = aggregators.mix(own, bad, rule="median", f=2, mixing=1.0)
     assert torch.equal(out[0], torch.ones(3)) and torch.equal(out[1], torch.zeros(3))
     assert torch.equal(out[1], torch.zeros(3))
+
+
+def test_a_far_input_does_not_blur_krum_scores() -> None:
+    for seed in range(10):
+        x = 1 + 0.01 * torch.randn(9, 20, generator=torch.Generator().manual_seed(seed))
+        x[0] = 1000.0
+        expected = reference("krum", x, 2)
+        assert torch.allclose(aggregators.krum(x, f=2).double(), expected), seed
+
+
+def test_averages_do_not_overflow_near_the_float32_maximum() -> None:
+    big = torch.full((4, 2), 3e38)
+    for name in ("median", "mean", "trimmed_mean", "meamed", "trimmed_midpoint"):
+        f = 0 if name == "mean" else 1
+        out = aggregators.get(name)(big, f=f)
+        assert torch.isfinite(out).all(), name
+        assert torch.allclose(out, big[0], rtol=1e-6), name

@@ -122,3 +122,42 @@ def test_split_on_workers_equivocates() -> None:
     heard = ch.exchange(0, params)
     forged = heard[:, 1]
     assert not torch.allclose(forged[0], forged[-1])
+
+
+def test_malformed_attack_outputs_are_dropped_not_fatal() -> None:
+    from byzsgd import attacks
+    from byzsgd.attacks import base
+
+    outputs = {
+        "too_wide": lambda v: torch.zeros(v.num_byzantine, v.num_receivers, v.dim + 1),
+        "scalar": lambda v: torch.tensor(3.0),
+        "a_list": lambda v: [1, 2, 3],
+        "complex": lambda v: torch.zeros(v.num_byzantine, v.num_receivers, v.dim) * 1j,
+    }
+    saved = dict(base._ATTACKS)
+    try:
+        for name, make in outputs.items():
+            attacks.register(
+                type(
+                    name,
+                    (attacks.Attack,),
+                    {"name": name, "messages": lambda s, v, m=make: m(v)},
+                )
+            )
+            ch = channel(WORKER_TO_SERVER, "all", 8, attack=name)
+            heard = ch.exchange(0, grads())
+            assert heard.shape == (4, 8, 4)
+            correct = [0, 1, 3, 4, 6, 7]
+            assert torch.equal(heard[:, correct], grads().expand(4, 6, 4))
+            if name != "scalar":
+                assert torch.isnan(heard[:, [2, 5]]).all(), name
+    finally:
+        base._ATTACKS.clear()
+        base._ATTACKS.update(saved)
+
+
+def test_first_quorum_counts_only_valid_messages() -> None:
+    ch = channel(WORKER_TO_SERVER, "first", 6, attack="nonfinite", faults=FaultConfig())
+    heard = ch.exchange(0, grads())
+    assert ch.stats["byzantine_in_quorum"] == 0.0
+    assert torch.isfinite(heard).all()

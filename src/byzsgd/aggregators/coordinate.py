@@ -99,7 +99,7 @@ def trimmed_midpoint(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     """
     x = prepare("trimmed_midpoint", inputs, f, at_least(3, 1))
     low, high = ranked(x, (f, x.shape[-2] - 1 - f))
-    return 0.5 * (low + high)
+    return 0.5 * low + 0.5 * high
 
 
 def wide_mean(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -128,4 +128,4 @@ def closest_to_median_mean(x: torch.Tensor, count: int) -> torch.Tensor:
     start = torch.maximum(low, high).argmin(dim=-2, keepdim=True)
     offsets = torch.arange(count).view(count, 1)
     window = ordered.gather(-2, start + offsets)
-    return window.mean(dim=-2)
+    return wide_mean(window, dim=-2)

@@ -128,7 +128,7 @@ class Attack:
 
     def __call__(self, view: AttackView) -> torch.Tensor | None:
         out = self.messages(view)
-        if out is not None:
+        if isinstance(out, torch.Tensor) and out.is_floating_point():
             out = out.to(view.correct_messages.dtype)
         return out
 

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import time
+import zlib
 
 import torch
 
 from byzsgd import metrics
 from byzsgd.attacks.base import WORKER_TO_SERVER
-from byzsgd.config import CHANNELS, Config
+from byzsgd.config import CHANNELS, Config, ConfigError
 from byzsgd.protocol.step import protocol_step
 from byzsgd.protocol.topology import WORKER, Topology
 from byzsgd.runtime.channels import SimulatedTransport
@@ -67,9 +68,7 @@ class Simulator:
         self.topology, self.plan = resolve(config)
         if config.threads:
             torch.set_num_threads(config.threads)
-        self.task = build_task(
-            config.task, num_workers=config.num_workers, seed=config.seed
-        )
+        self.task = load_task(config)
         init = self.task.init_params(self.topology.generator("init"))
         servers = len(self.topology.correct_servers)
         self.params = init.expand(servers, -1).clone()
@@ -151,6 +150,16 @@ class Simulator:
         rows = self.surviving_servers(self.config.steps - 1)
         ids = tuple(self.topology.correct_servers[i] for i in rows)
         return metrics.per_server(self.task, self.params[rows], ids)
+
+
+def load_task(config: Config) -> Task:
+    """Build the task; an unreadable data folder is a configuration error."""
+    try:
+        return build_task(config.task, num_workers=config.num_workers, seed=config.seed)
+    except (OSError, EOFError, zlib.error) as error:
+        raise ConfigError(
+            f"task.data_dir = {config.task.data_dir!r}: cannot read the data: {error}"
+        ) from None
 
 
 def _survivors(ids: tuple[int, ...], faults, role: str, step: int) -> list[int]:

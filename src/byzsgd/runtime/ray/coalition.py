@@ -19,6 +19,7 @@ from byzsgd import attacks
 from byzsgd.attacks.base import AttackView
 from byzsgd.protocol.plan import ProtocolPlan
 from byzsgd.protocol.topology import SERVER, generator
+from byzsgd.runtime.channels import conform
 from byzsgd.runtime.ray.transport import channel_roles
 
 
@@ -90,7 +91,7 @@ class Coalition:
             quorum=plan.quorum,
             rule_options=plan.rule_options,
         )
-        return self.attacks[channel](view)
+        return conform(self.attacks[channel](view), view, honest.dtype)
 
     def _forget(self, step: int) -> None:
         for key in [k for k in self.forged if k[1] < step - 2]:
