@@ -236,10 +236,14 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
         config = default_config()
     else:
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"config file {str(path)!r} does not exist")
+        if not path.is_file():
+            raise ConfigError(f"config file {str(path)!r} is not a file")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
         except tomllib.TOMLDecodeError as error:
             raise ConfigError(
                 f"config file {str(path)!r} is not valid TOML: {error}"

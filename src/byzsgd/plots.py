@@ -84,8 +84,9 @@ def plot_metric(
 
 
 def _save(figure: Any, path: Path) -> Path:
+    """Write the figure atomically, in the format its file name says (PNG if none)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
+    figure.savefig(buffer, format=path.suffix.lstrip(".").lower() or "png", dpi=110)
     plt.close(figure)
     atomic_write(path, buffer.getvalue())
     return path
