@@ -9,11 +9,15 @@ runs in float32 while its entries cannot overflow, else in float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import lru_cache
+
 import torch
 
 from byzsgd.aggregators._networks import coordinate_median
 
 FLOAT32_SAFE = 1e30
+GRAM_CHUNK = 1 << 15
 
 
 def centred(inputs: torch.Tensor, f: int) -> torch.Tensor:
@@ -28,14 +32,22 @@ def centred(inputs: torch.Tensor, f: int) -> torch.Tensor:
 
 
 def gram(inputs: torch.Tensor, f: int) -> torch.Tensor:
-    """Inner products (..., m, m) of the centred inputs, in float64."""
-    x = centred(inputs, f)
-    scale = float(x.abs().amax()) if x.numel() else 0.0
-    if x.dtype == torch.float32 and scale * scale * x.shape[-1] < FLOAT32_SAFE:
-        products = (x @ x.transpose(-1, -2)).double()
-    else:
-        x = x.double()
-        products = x @ x.transpose(-1, -2)
+    """Inner products (..., m, m) of the centred inputs, in float64.
+
+    Computed over cache-sized chunks of coordinates: each chunk is centred, its
+    product taken in float32 where no entry can overflow (else float64), and the
+    chunks' products summed in float64.
+    """
+    m = inputs.shape[-2]
+    products = torch.zeros((*inputs.shape[:-2], m, m), dtype=torch.float64)
+    for start in range(0, inputs.shape[-1], GRAM_CHUNK):
+        x = centred(inputs[..., start : start + GRAM_CHUNK], f)
+        scale = float(x.abs().amax()) if x.numel() else 0.0
+        if x.dtype == torch.float32 and scale * scale * x.shape[-1] < FLOAT32_SAFE:
+            products += x @ x.transpose(-1, -2)
+        else:
+            x = x.double()
+            products += x @ x.transpose(-1, -2)
     # A matrix product need not be exactly symmetric; the searches rely on it.
     return 0.5 * (products + products.transpose(-1, -2))
 
@@ -60,15 +72,20 @@ def tie_keys(inputs: torch.Tensor) -> torch.Tensor:
     identical inputs, distinct otherwise (almost surely), and independent of the
     inputs' order, so a rule that breaks ties by it is invariant to permutations.
     """
-    direction = torch.randn(
-        inputs.shape[-1],
-        generator=torch.Generator().manual_seed(inputs.shape[-1]),
-        dtype=torch.float64,
-    )
-    return (inputs.double() * direction).sum(dim=-1)
+    direction = _direction(inputs.shape[-1]).to(inputs.dtype)
+    return (inputs * direction).sum(dim=-1).double()
 
 
-def rank(scores: torch.Tensor, keys: torch.Tensor, rtol: float = 1e-6) -> torch.Tensor:
+@lru_cache(maxsize=8)
+def _direction(dim: int) -> torch.Tensor:
+    return torch.randn(dim, generator=torch.Generator().manual_seed(dim))
+
+
+def rank(
+    scores: torch.Tensor,
+    keys: torch.Tensor | Callable[[], torch.Tensor],
+    rtol: float = 1e-6,
+) -> torch.Tensor:
     """Indices (..., m) ordering the scores ascending; near-equal scores by key.
 
     Neighbouring scores within ``rtol`` of each other (relative to their own size)
@@ -81,6 +98,8 @@ def rank(scores: torch.Tensor, keys: torch.Tensor, rtol: float = 1e-6) -> torch.
     near = torch.isfinite(size) & (gap <= rtol * size + 1e-300)
     if not bool(near.any()):
         return order
+    if callable(keys):
+        keys = keys().expand_as(scores)  # computed only when there are ties
     flat_order = order.reshape(-1, order.shape[-1]).clone()
     flat_near = near.reshape(-1, near.shape[-1])
     flat_keys = keys.reshape(-1, keys.shape[-1])

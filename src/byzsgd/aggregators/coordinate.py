@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import torch
 
-from byzsgd.aggregators._checks import NO_BYZANTINE, at_least, prepare
+from byzsgd.aggregators._checks import (
+    NO_BYZANTINE,
+    all_finite,
+    at_least,
+    check_inputs,
+    complete_nonfinite,
+    prepare,
+)
 from byzsgd.aggregators._networks import coordinate_median, ranked
 from byzsgd.aggregators._registry import register
 
@@ -24,8 +31,12 @@ def mean(inputs: torch.Tensor, *, f: int = 0) -> torch.Tensor:
     >>> mean(torch.tensor([[0.0, 2.0], [2.0, 4.0]]), f=0)
     tensor([1., 3.])
     """
-    x = prepare("mean", inputs, f, NO_BYZANTINE)
-    return wide_mean(x, dim=-2)
+    check_inputs("mean", inputs, f)
+    NO_BYZANTINE.check("mean", inputs.shape[-2], f)
+    out = inputs.mean(dim=-2)  # one pass; a non-finite input shows in the output
+    if all_finite(out):
+        return out
+    return wide_mean(complete_nonfinite(inputs), dim=-2)
 
 
 @register("median", MAJORITY)
@@ -103,13 +114,14 @@ def trimmed_midpoint(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
 
 
 def wide_mean(x: torch.Tensor, dim: int) -> torch.Tensor:
-    """The mean along ``dim``, accumulated in float64 for float32 inputs.
+    """The mean along ``dim``; where float32 overflows, again in float64.
 
     Large finite values (up to the dtype's maximum) then cannot overflow the sum.
     """
-    if x.dtype == torch.float32:
+    out = x.mean(dim=dim)
+    if x.dtype == torch.float32 and not all_finite(out):
         return x.mean(dim=dim, dtype=torch.float64).float()
-    return x.mean(dim=dim)
+    return out
 
 
 def closest_to_median_mean(x: torch.Tensor, count: int) -> torch.Tensor:

@@ -56,7 +56,7 @@ def krum(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     """
     x = prepare("krum", inputs, f, KRUM_CONDITION)
     scores = krum_scores(pairwise_squared_distances(x, f), f)
-    best = rank(scores, tie_keys(x))[..., 0]
+    best = rank(scores, lambda: tie_keys(x))[..., 0]
     index = best[..., None, None].expand(*best.shape, 1, x.shape[-1])
     return x.gather(-2, index).squeeze(-2)
 
@@ -83,7 +83,7 @@ def multi_krum(
             f"got {num_selected!r}"
         )
     scores = krum_scores(pairwise_squared_distances(x, f), f)
-    order = rank(scores, tie_keys(x))[..., :count]
+    order = rank(scores, lambda: tie_keys(x))[..., :count]
     chosen = torch.zeros(scores.shape, dtype=torch.bool).scatter(-1, order, True)
     return _average_selected(x, chosen)
 
@@ -107,7 +107,7 @@ def bulyan(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     if f == 0:
         return x.mean(dim=-2)
     dist = pairwise_squared_distances(x, f)
-    keys = tie_keys(x)
+    keys = lambda: tie_keys(x)  # noqa: E731 - computed only on ties
     alive = torch.ones(dist.shape[:-1], dtype=torch.bool)
     for _ in range(m - 2 * f):
         best = rank(krum_scores(dist, f, alive), keys)[..., :1]

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from byzsgd.aggregators._checks import check_inputs, complete_nonfinite
+from byzsgd.aggregators._checks import all_finite, check_inputs, complete_nonfinite
 from byzsgd.aggregators._distances import pairwise_squared_distances, rank, tie_keys
 from byzsgd.aggregators._registry import register_pre
 
@@ -42,8 +42,7 @@ def nnm(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     if f == 0:
         return x.mean(dim=-2, keepdim=True).expand_as(x).clone()
     dist = pairwise_squared_distances(x, f)
-    keys = tie_keys(x).unsqueeze(-2).expand_as(dist)
-    order = rank(dist, keys)[..., : m - f]
+    order = rank(dist, lambda: tie_keys(x).unsqueeze(-2))[..., : m - f]
     mixing = torch.zeros(dist.shape, dtype=x.dtype).scatter(-1, order, 1.0 / (m - f))
     return mixing @ x
 
@@ -78,14 +77,18 @@ def bucketing(
         )
     x = complete_nonfinite(inputs)
     m = x.shape[-2]
-    flat = x.reshape(-1, m, x.shape[-1])
-    perms = torch.stack([torch.randperm(m, generator=generator) for _ in flat])
-    shuffled = flat.gather(1, perms.unsqueeze(-1).expand_as(flat))
-    buckets = [
-        shuffled[:, start : start + bucket_size].mean(dim=1)
-        for start in range(0, m, bucket_size)
-    ]
-    return torch.stack(buckets, dim=1).reshape(*x.shape[:-2], len(buckets), x.shape[-1])
+    count = math.ceil(m / bucket_size)
+    batch = int(math.prod(x.shape[:-2]))
+    # One averaging matrix per batch element: bucket b averages the inputs that
+    # its slice of the shuffled order names.
+    weights = torch.zeros(batch, count, m, dtype=x.dtype)
+    for row in range(batch):
+        perm = torch.randperm(m, generator=generator)
+        for b in range(count):
+            members = perm[b * bucket_size : (b + 1) * bucket_size]
+            weights[row, b, members] = 1.0 / len(members)
+    flat = x.reshape(batch, m, x.shape[-1])
+    return (weights @ flat).reshape(*x.shape[:-2], count, x.shape[-1])
 
 
 @register_pre("arc", _same_count)
@@ -103,12 +106,15 @@ def arc(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
             [ 3.]])
     """
     check_inputs("arc", inputs, f)
-    x = complete_nonfinite(inputs)
-    m = x.shape[-2]
+    m = inputs.shape[-2]
     k = math.floor(2 * (f / m) * (m - f))
+    norms = inputs.norm(dim=-1).double()
+    # A vector holding NaN or inf has a non-finite norm: complete only then.
+    x = inputs if all_finite(norms) else complete_nonfinite(inputs)
     if k == 0:
         return x.clone()
-    norms = x.double().norm(dim=-1)
+    if x is not inputs or not all_finite(norms):
+        norms = x.double().norm(dim=-1)
     threshold = norms.sort(dim=-1, descending=True).values[..., k : k + 1]
     factor = (threshold / norms.clamp_min(1e-300)).clamp(max=1.0)
     return x * factor.to(x.dtype).unsqueeze(-1)
