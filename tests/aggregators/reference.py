@@ -7,8 +7,6 @@ import math
 
 import torch
 
-from byzsgd.aggregators._distances import tie_keys
-
 
 def _columns(x: torch.Tensor) -> list[list[float]]:
     return [sorted(c.tolist()) for c in x.T]
@@ -37,6 +35,11 @@ def _krum_scores(x: torch.Tensor, f: int, alive: list[int]) -> dict[int, float]:
         d = sorted(_sq(x[i], x[j]) for j in alive if j != i)
         scores[i] = sum(d[:neighbours])
     return scores
+
+
+def tie_keys(x: torch.Tensor) -> torch.Tensor:
+    """Each input's summed squared distance to all inputs (the rules' tie key)."""
+    return torch.tensor([sum(_sq(a, b) for b in x) for a in x], dtype=torch.float64)
 
 
 def _krum_order(x: torch.Tensor, f: int) -> list[int]:

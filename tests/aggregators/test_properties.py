@@ -31,7 +31,13 @@ def cases(draw, name: str):
     return x, f, seed
 
 
-@pytest.mark.parametrize("name", DETERMINISTIC)
+# NNM can turn distinct inputs into vectors that coincide up to rounding; MDA after
+# it then faces subsets of equal diameter whose tie order follows that rounding, so
+# "nnm...+mda" is invariant only up to such ties (docs/aggregators.md).
+PERMUTATION_INVARIANT = [n for n in DETERMINISTIC if not n.endswith("nnm+mda")]
+
+
+@pytest.mark.parametrize("name", PERMUTATION_INVARIANT)
 @settings(max_examples=25, deadline=None)
 @given(data=st.data())
 def test_permutation_invariance(name: str, data) -> None:

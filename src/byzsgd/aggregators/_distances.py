@@ -10,7 +10,6 @@ runs in float32 while its entries cannot overflow, else in float64.
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import lru_cache
 
 import torch
 
@@ -65,20 +64,15 @@ def pairwise_squared_distances(inputs: torch.Tensor, f: int) -> torch.Tensor:
     return squared_distances_from_gram(gram(inputs, f))
 
 
-def tie_keys(inputs: torch.Tensor) -> torch.Tensor:
+def tie_keys(dist: torch.Tensor) -> torch.Tensor:
     """A value-based key (..., m) per input, to break ties between equal scores.
 
-    The projection of each input on a fixed pseudo-random direction: equal for
-    identical inputs, distinct otherwise (almost surely), and independent of the
-    inputs' order, so a rule that breaks ties by it is invariant to permutations.
+    Each input's summed squared distance to all the inputs, from their distance
+    matrix (..., m, m): equal for identical inputs, independent of the order of the
+    inputs, so a rule that breaks ties by it is invariant to permutations, and free
+    once the distances are known.
     """
-    direction = _direction(inputs.shape[-1]).to(inputs.dtype)
-    return (inputs * direction).sum(dim=-1).double()
-
-
-@lru_cache(maxsize=8)
-def _direction(dim: int) -> torch.Tensor:
-    return torch.randn(dim, generator=torch.Generator().manual_seed(dim))
+    return dist.sum(dim=-1)
 
 
 def rank(
@@ -99,7 +93,8 @@ def rank(
     if not bool(near.any()):
         return order
     if callable(keys):
-        keys = keys().expand_as(scores)  # computed only when there are ties
+        keys = keys()  # computed only when there are ties
+    keys = keys.expand_as(scores)
     flat_order = order.reshape(-1, order.shape[-1]).clone()
     flat_near = near.reshape(-1, near.shape[-1])
     flat_keys = keys.reshape(-1, keys.shape[-1])

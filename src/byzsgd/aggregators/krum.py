@@ -47,16 +47,17 @@ def krum(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     Score each input :math:`x_i` by :math:`\sum_{j \in N_i} \|x_i - x_j\|_2^2` over
     its m - f - 2 nearest other inputs (the paper's count; some libraries use
     m - f - 1) and return the input of lowest score. Ties (scores equal to a relative
-    1e-6) go to the input of smallest ``tie_keys`` value, not to the lowest index,
-    so the result does not depend on the order of the inputs.
+    1e-6) go to the input of least summed squared distance to all others
+    (``tie_keys``), not to the lowest index, so the result does not depend on the
+    order of the inputs.
     Condition: m >= 2f + 3. Cost: O(m^2 d) for the distances.
 
     >>> krum(torch.tensor([[0.0], [0.1], [0.2], [9.0], [-0.1]]), f=1)
-    tensor([0.])
+    tensor([0.1000])
     """
     x = prepare("krum", inputs, f, KRUM_CONDITION)
-    scores = krum_scores(pairwise_squared_distances(x, f), f)
-    best = rank(scores, lambda: tie_keys(x))[..., 0]
+    dist = pairwise_squared_distances(x, f)
+    best = rank(krum_scores(dist, f), tie_keys(dist))[..., 0]
     index = best[..., None, None].expand(*best.shape, 1, x.shape[-1])
     return x.gather(-2, index).squeeze(-2)
 
@@ -82,8 +83,9 @@ def multi_krum(
             f"multi_krum: num_selected must be an integer in [1, m = {m}], "
             f"got {num_selected!r}"
         )
-    scores = krum_scores(pairwise_squared_distances(x, f), f)
-    order = rank(scores, lambda: tie_keys(x))[..., :count]
+    dist = pairwise_squared_distances(x, f)
+    scores = krum_scores(dist, f)
+    order = rank(scores, tie_keys(dist))[..., :count]
     chosen = torch.zeros(scores.shape, dtype=torch.bool).scatter(-1, order, True)
     return _average_selected(x, chosen)
 
@@ -100,14 +102,14 @@ def bulyan(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
 
     >>> x = torch.tensor([[0.0], [0.1], [0.2], [0.3], [0.4], [0.5], [60.0]])
     >>> bulyan(x, f=1)
-    tensor([0.2000])
+    tensor([0.3000])
     """
     x = prepare("bulyan", inputs, f, BULYAN_CONDITION)
     m = x.shape[-2]
     if f == 0:
         return x.mean(dim=-2)
     dist = pairwise_squared_distances(x, f)
-    keys = lambda: tie_keys(x)  # noqa: E731 - computed only on ties
+    keys = tie_keys(dist)
     alive = torch.ones(dist.shape[:-1], dtype=torch.bool)
     for _ in range(m - 2 * f):
         best = rank(krum_scores(dist, f, alive), keys)[..., :1]

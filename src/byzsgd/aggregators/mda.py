@@ -140,7 +140,8 @@ def mda(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     Subsets of equal diameter are common (the diameter is set by one pair). Taking
     the first in index order, as an enumeration does, would make the result depend
     on the order of the inputs; byzsgd takes the first in the order of the inputs
-    sorted by ``tie_keys`` (a fixed projection of each vector), which does not.
+    sorted by ``tie_keys`` (each input's summed squared distance to the others),
+    which does not.
 
     >>> mda(torch.tensor([[0.0], [1.0], [2.0], [50.0]]), f=1)
     tensor([1.])
@@ -151,7 +152,7 @@ def mda(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
         return x.mean(dim=-2)
     dist = pairwise_squared_distances(x, f)
     flat = dist.reshape(-1, m, m)
-    orders = tie_keys(x).reshape(-1, m).argsort(dim=-1, stable=True).tolist()
+    orders = tie_keys(dist).reshape(-1, m).argsort(dim=-1, stable=True).tolist()
     keep = torch.zeros(flat.shape[:-1], dtype=x.dtype)
     try:
         for i, matrix in enumerate(flat):

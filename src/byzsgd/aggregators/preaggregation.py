@@ -42,7 +42,7 @@ def nnm(inputs: torch.Tensor, *, f: int) -> torch.Tensor:
     if f == 0:
         return x.mean(dim=-2, keepdim=True).expand_as(x).clone()
     dist = pairwise_squared_distances(x, f)
-    order = rank(dist, lambda: tie_keys(x).unsqueeze(-2))[..., : m - f]
+    order = rank(dist, tie_keys(dist).unsqueeze(-2))[..., : m - f]
     mixing = torch.zeros(dist.shape, dtype=x.dtype).scatter(-1, order, 1.0 / (m - f))
     return mixing @ x
 
