@@ -320,3 +320,14 @@ def test_averages_do_not_overflow_near_the_float32_maximum() -> None:
         out = aggregators.get(name)(big, f=f)
         assert torch.isfinite(out).all(), name
         assert torch.allclose(out, big[0], rtol=1e-6), name
+
+
+@pytest.mark.parametrize(
+    "name", ["median", "trimmed_mean", "meamed", "trimmed_midpoint", "mda"]
+)
+def test_more_inputs_than_the_sorting_networks_take(name: str) -> None:
+    x = gaussian(40, 5, seed=9)
+    f = 5
+    x[:f] += 50.0
+    expected = reference(name, x, f) if name != "mda" else x[f:].double().mean(0)
+    assert torch.allclose(aggregators.get(name)(x, f=f).double(), expected, atol=1e-5)
