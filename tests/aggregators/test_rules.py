@@ -331,3 +331,13 @@ def test_more_inputs_than_the_sorting_networks_take(name: str) -> None:
     x[:f] += 50.0
     expected = reference(name, x, f) if name != "mda" else x[f:].double().mean(0)
     assert torch.allclose(aggregators.get(name)(x, f=f).double(), expected, atol=1e-5)
+
+
+def test_meamed_with_a_value_repeated_at_the_window_edge() -> None:
+    """ALIE sends f equal values: the kept values are the m - f closest, not a
+    window chosen by its farthest value alone."""
+    x = torch.tensor([[-2.0], [-2.0], [0.0], [0.5], [1.0]])
+    assert torch.allclose(aggregators.meamed(x, f=1), torch.tensor([-0.125]))
+    assert torch.allclose(
+        aggregators.meamed(x, f=1).double(), reference("meamed", x, 1)
+    )

@@ -127,17 +127,22 @@ def wide_mean(x: torch.Tensor, dim: int) -> torch.Tensor:
 def closest_to_median_mean(x: torch.Tensor, count: int) -> torch.Tensor:
     """Per coordinate, the mean of the ``count`` values closest to the median.
 
-    Those values form a window of ``count`` consecutive sorted values; among the
-    m - count + 1 windows, the one whose farthest value is nearest the median wins
-    (the first on ties).
+    Those values form a window of ``count`` consecutive sorted values: among the
+    m - count + 1 windows, the one of least summed distance to the median (the
+    first, of lower values, on ties). The farthest value alone does not decide: a
+    value repeated at a window's far end would tie two windows.
     """
     m = x.shape[-2]
     ordered = torch.stack(ranked(x, tuple(range(m))), dim=-2)
-    centre = coordinate_median(x).unsqueeze(-2)
-    windows = m - count + 1
-    low = centre - ordered[..., :windows, :]
-    high = ordered[..., count - 1 :, :] - centre
-    start = torch.maximum(low, high).argmin(dim=-2, keepdim=True)
+    distance = (ordered - coordinate_median(x).unsqueeze(-2)).abs()
+    costs = torch.stack(
+        [
+            distance[..., start : start + count, :].sum(dim=-2)
+            for start in range(m - count + 1)
+        ],
+        dim=-2,
+    )
+    start = costs.argmin(dim=-2, keepdim=True)
     offsets = torch.arange(count).view(count, 1)
     window = ordered.gather(-2, start + offsets)
     return wide_mean(window, dim=-2)
