@@ -1,4 +1,4 @@
-"""Side-by-side timing helpers shared by the benchmarks."""
+"""Side-by-side timing helpers and configurations shared by the benchmarks."""
 
 from __future__ import annotations
 
@@ -35,3 +35,20 @@ def interleaved(
                 fn()
             samples[name].append((time.perf_counter() - start) / inner)
     return {name: statistics.median(values) for name, values in samples.items()}
+
+
+# Plain single-server averaging SGD: no Byzantine node, every message heard, the
+# mean, no gather. Applied over the default configuration with config.set_key.
+PLAIN_AVERAGING = {
+    "num_servers": 1,
+    "num_byzantine_servers": 0,
+    "num_byzantine_workers": 0,
+    "server_to_worker.policy": "all",
+    "server_to_worker.attack": "none",
+    "worker_to_server.policy": "all",
+    "worker_to_server.rule": "mean",
+    "worker_to_server.attack": "none",
+    "server_to_server.policy": "all",
+    "server_to_server.attack": "none",
+    "server_to_server.mixing": 0.0,
+}

@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 
+from _timing import PLAIN_AVERAGING
 from byzsgd import run
 from byzsgd.config import default_config, set_key
 
@@ -27,21 +28,6 @@ def configured(changes: dict, steps: int):
     for key, value in changes.items():
         set_key(config, key, value)
     return config
-
-
-PLAIN = {
-    "num_servers": 1,
-    "num_byzantine_servers": 0,
-    "num_byzantine_workers": 0,
-    "server_to_worker.policy": "all",
-    "server_to_worker.attack": "none",
-    "worker_to_server.policy": "all",
-    "worker_to_server.rule": "mean",
-    "worker_to_server.attack": "none",
-    "server_to_server.policy": "all",
-    "server_to_server.attack": "none",
-    "server_to_server.mixing": 0.0,
-}
 
 
 def measure(config) -> dict:
@@ -60,7 +46,9 @@ def main() -> None:
     cases = {
         "simulator, robust": configured({}, args.steps),
         "ray, robust": configured({"runtime": "ray"}, args.steps),
-        "ray, plain averaging": configured({"runtime": "ray", **PLAIN}, args.steps),
+        "ray, plain averaging": configured(
+            {"runtime": "ray", **PLAIN_AVERAGING}, args.steps
+        ),
     }
     results: dict[str, list[dict]] = {name: [] for name in cases}
     for _ in range(args.repeats):

@@ -11,7 +11,7 @@ import argparse
 
 import torch
 
-from _timing import interleaved
+from _timing import PLAIN_AVERAGING, interleaved
 from byzsgd.config import default_config, set_key
 from byzsgd.protocol.step import protocol_step
 from byzsgd.runtime.simulator import Simulator
@@ -57,19 +57,9 @@ def whole_step(model: str, repeats: int) -> dict[str, float]:
     set_key(robust, "task.model", model)
     plain = default_config()
     for key, value in {
+        **PLAIN_AVERAGING,
         "task.model": model,
-        "num_servers": 1,
-        "num_byzantine_servers": 0,
         "num_workers": robust.num_workers - robust.num_byzantine_workers,
-        "num_byzantine_workers": 0,
-        "server_to_worker.policy": "all",
-        "server_to_worker.attack": "none",
-        "worker_to_server.policy": "all",
-        "worker_to_server.rule": "mean",
-        "worker_to_server.attack": "none",
-        "server_to_server.policy": "all",
-        "server_to_server.attack": "none",
-        "server_to_server.mixing": 0.0,
     }.items():
         set_key(plain, key, value)
     simulators = {"robust": Simulator(robust), "plain": Simulator(plain)}
