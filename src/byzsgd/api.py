@@ -8,10 +8,18 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from byzsgd import checkpoint
 from byzsgd import config as config_module
 from byzsgd.config import Config
 from byzsgd.plots import plot_curves
-from byzsgd.recording import CURVES_FILE, RunFolder, default_run_dir, read_metrics
+from byzsgd.recording import (
+    CURVES_FILE,
+    ERROR_FILE,
+    RunFolder,
+    default_run_dir,
+    read_metrics,
+    set_aside,
+)
 from byzsgd.runtime.simulator import Simulator
 
 logger = logging.getLogger(__name__)
@@ -55,7 +63,8 @@ def run(
     out:
         The run folder; default ``runs/<timestamp>-<config hash>``.
     overwrite:
-        Replace the files of a run already in ``out`` instead of refusing.
+        Move the files of a run already in ``out`` aside (into ``replaced-<time>``)
+        instead of refusing.
     progress:
         Called with each step's metric record and the simulator.
     """
@@ -65,17 +74,68 @@ def run(
     runner = make_runner(config)
     folder = RunFolder.create(target, config, overwrite=overwrite)
     logger.info("run folder %s", folder.path)
+    return _drive(config, runner, folder, progress)
+
+
+def resume(
+    run_dir: str | Path,
+    *,
+    config: Config | dict | str | Path | None = None,
+    overrides: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Continue an interrupted simulator run from its checkpoint; return the summary.
+
+    The run ends exactly as it would have without the interruption: metric lines
+    written after the checkpoint are dropped and computed again. ``config`` or
+    ``overrides``, if given, must describe the folder's own configuration.
+    """
+    requested = None
+    if config is not None or overrides:
+        base = config if config is not None else checkpoint.folder_config(run_dir)
+        requested = as_config(base, overrides)
+    config, state = checkpoint.resumable(run_dir, requested)
+    simulator = Simulator(config)
+    simulator.load_state_dict(state["simulator"])
+    folder = RunFolder.reopen(
+        run_dir,
+        metrics_bytes=state["metrics_bytes"],
+        metrics_lines=state["metrics_lines"],
+    )
+    set_aside(folder.path, (ERROR_FILE,))
+    logger.info("resuming %s at step %d", folder.path, simulator.step_index)
+    return _drive(
+        config, simulator, folder, progress, wall_before=state["wall_seconds"]
+    )
+
+
+def _drive(
+    config: Config,
+    runner: Any,
+    folder: RunFolder,
+    progress: Progress | None,
+    *,
+    wall_before: float = 0.0,
+) -> dict[str, Any]:
+    """Run the remaining steps into ``folder``, checkpointing; write the summary."""
+    every = config.checkpoint_every if isinstance(runner, Simulator) else 0
     start = time.perf_counter()
+    record = None
     try:
         for record in runner.records():
             folder.append(record)
             if record["step"] % config.eval_every == config.eval_every - 1:
                 logger.info("step %d: %s", record["step"] + 1, _headline(record))
+            if every and (runner.step_index % every == 0 or runner.done):
+                wall = wall_before + time.perf_counter() - start
+                checkpoint.save(folder, runner, wall_seconds=wall)
             if progress is not None:
                 progress(record, runner)
     finally:
         folder.close()
-    wall = time.perf_counter() - start
+    wall = wall_before + time.perf_counter() - start
+    if record is None:  # resumed from the checkpoint of the last step
+        record = read_metrics(folder.path)[-1]
 
     summary = _summary(config, runner, record, wall, folder.path)
     folder.write_summary(summary)

@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", help="run folder; default runs/<timestamp>-<hash>")
     run.add_argument("--overwrite", action="store_true", help="replace a run in --out")
+    run.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue an interrupted simulator run from its checkpoint",
+    )
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -133,15 +138,13 @@ def _run(args: argparse.Namespace) -> int:
         overrides.append(f"runtime={args.runtime}")
     if args.address:
         overrides += ["runtime=ray", f"ray.address={args.address}"]
+    if args.resume:
+        return _resume(args, overrides)
     config = as_config(args.config, overrides)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         resolve(config)
-    bar = None
-    if not args.no_progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=config.steps, desc="byzsgd run", unit="step", file=sys.stderr)
+    bar = _step_bar(args, config.steps)
     state: dict[str, Any] = {}
 
     def progress(record: dict[str, Any], simulator: Any) -> None:
@@ -160,6 +163,48 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+    return _print_summary(args, summary)
+
+
+def _step_bar(args: argparse.Namespace, total: int, initial: int = 0) -> Any:
+    if args.no_progress:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, initial=initial, desc="byzsgd run", unit="step", file=sys.stderr
+    )
+
+
+def _resume(args: argparse.Namespace, overrides: list[str]) -> int:
+    from byzsgd import checkpoint
+    from byzsgd.api import as_config, resume
+
+    if args.out or args.overwrite:
+        raise ConfigError(
+            "--resume continues a run in its own folder; it takes no --out or "
+            "--overwrite"
+        )
+    requested = None
+    if args.config or overrides:
+        base = args.config or checkpoint.folder_config(args.resume)
+        requested = as_config(base, overrides)
+    config, state = checkpoint.resumable(args.resume, requested)
+    bar = _step_bar(args, config.steps, initial=int(state["step"]))
+
+    def progress(record: dict[str, Any], simulator: Any) -> None:
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        summary = resume(args.resume, config=requested, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    return _print_summary(args, summary)
+
+
+def _print_summary(args: argparse.Namespace, summary: dict[str, Any]) -> int:
     table = _summary_table(summary)
     if args.json:
         from byzsgd.recording import dumps

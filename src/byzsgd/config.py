@@ -175,6 +175,12 @@ class Config:
     steps: int = _field(300, "number of protocol steps (> 0)")
     batch_size: int = _field(32, "mini-batch size of each correct worker (> 0)")
     eval_every: int = _field(25, "E: test accuracy every E steps (> 0)")
+    checkpoint_every: int = _field(
+        100,
+        "K: the simulator writes the complete state of the run to checkpoint.pt"
+        " every K steps and after the last (byzsgd run --resume continues from it);"
+        " 0: no checkpoints (>= 0; the Ray runtime writes none)",
+    )
     num_servers: int = _field(5, "n_s, parameter servers")
     num_byzantine_servers: int = _field(1, "f_s, Byzantine servers among them")
     num_workers: int = _field(10, "n_w, workers")

@@ -21,7 +21,16 @@ CONFIG_FILE = "config.toml"
 METRICS_FILE = "metrics.jsonl"
 SUMMARY_FILE = "summary.json"
 CURVES_FILE = "curves.png"
-PRODUCT_FILES = (CONFIG_FILE, METRICS_FILE, SUMMARY_FILE, CURVES_FILE)
+CHECKPOINT_FILE = "checkpoint.pt"
+ERROR_FILE = "error.json"
+PRODUCT_FILES = (
+    CONFIG_FILE,
+    METRICS_FILE,
+    SUMMARY_FILE,
+    CURVES_FILE,
+    CHECKPOINT_FILE,
+    ERROR_FILE,
+)
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -36,9 +45,24 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        _sync_folder(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the system allows it)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask() -> int:
@@ -71,9 +95,10 @@ def default_run_dir(config: Config, root: str | Path = "runs") -> Path:
 class RunFolder:
     """One run's folder, opened for writing."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, metrics_lines: int = 0) -> None:
         self.path = Path(path)
         self._metrics: IO[str] | None = None
+        self.metrics_lines = metrics_lines
 
     @staticmethod
     def check(path: str | Path, *, overwrite: bool = False) -> None:
@@ -97,17 +122,40 @@ class RunFolder:
         """
         path = Path(path)
         cls.check(path, overwrite=overwrite)
-        existing = [name for name in PRODUCT_FILES if (path / name).exists()]
         path.mkdir(parents=True, exist_ok=True)
-        if existing:
-            stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
-            backup = path / f"replaced-{stamp}"
-            backup.mkdir()
-            for name in existing:
-                os.replace(path / name, backup / name)
+        set_aside(path, PRODUCT_FILES)
         folder = cls(path)
         atomic_write(path / CONFIG_FILE, to_toml(config))
         return folder
+
+    @classmethod
+    def reopen(cls, path: str | Path, *, metrics_bytes: int, metrics_lines: int):
+        """Open a run to continue it from a checkpoint taken after ``metrics_lines``.
+
+        ``metrics.jsonl`` is cut back to the checkpoint's ``metrics_bytes``: lines
+        written after the checkpoint are dropped, to be written again.
+        """
+        path = Path(path)
+        metrics = path / METRICS_FILE
+        size = metrics.stat().st_size if metrics.is_file() else 0
+        if size < metrics_bytes:
+            raise ValueError(
+                f"{str(metrics)!r} holds {size} bytes but the checkpoint was taken "
+                f"after {metrics_bytes}: metric lines were lost; cannot resume"
+            )
+        metrics.touch()
+        with open(metrics, "r+b") as handle:
+            kept = handle.read(metrics_bytes)
+            whole_lines = not kept or kept.endswith(b"\n")
+            if kept.count(b"\n") != metrics_lines or not whole_lines:
+                raise ValueError(
+                    f"{str(metrics)!r} does not match its checkpoint (expected "
+                    f"{metrics_lines} lines in its first {metrics_bytes} bytes)"
+                )
+            handle.truncate(metrics_bytes)
+            handle.flush()
+            os.fsync(handle.fileno())
+        return cls(path, metrics_lines=metrics_lines)
 
     def append(self, record: dict[str, Any]) -> None:
         """Append one metric record as a JSON line, flushed to the file at once."""
@@ -116,6 +164,15 @@ class RunFolder:
             self._metrics = open(path, "a", encoding="utf-8")  # noqa: SIM115
         self._metrics.write(dumps(record) + "\n")
         self._metrics.flush()
+        self.metrics_lines += 1
+
+    def sync(self) -> int:
+        """Force the metric lines written so far to disk; return the file's size."""
+        if self._metrics is not None:
+            self._metrics.flush()
+            os.fsync(self._metrics.fileno())
+        metrics = self.path / METRICS_FILE
+        return metrics.stat().st_size if metrics.is_file() else 0
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write(self.path / SUMMARY_FILE, dumps(summary, indent=2) + "\n")
@@ -124,6 +181,22 @@ class RunFolder:
         if self._metrics is not None:
             self._metrics.close()
             self._metrics = None
+
+
+def set_aside(path: Path, names: tuple[str, ...]) -> Path | None:
+    """Move the files ``names`` of folder ``path`` into a new ``replaced-<time>``.
+
+    An earlier run's results are never deleted; they move out of the way.
+    """
+    existing = [name for name in names if (path / name).exists()]
+    if not existing:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S-%f")
+    backup = path / f"replaced-{stamp}"
+    backup.mkdir()
+    for name in existing:
+        os.replace(path / name, backup / name)
+    return backup
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:

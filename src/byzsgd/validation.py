@@ -108,6 +108,8 @@ def _check_scalars(config: Config) -> None:
             raise _refuse(key, value, f"0 <= {key} < num_{role} = {total}")
     if config.threads < 0:
         raise _refuse("threads", config.threads, "an integer >= 0")
+    if config.checkpoint_every < 0:
+        raise _refuse("checkpoint_every", config.checkpoint_every, "an integer >= 0")
     _one_of("runtime", config.runtime, RUNTIMES)
     _check_task(config)
     _check_faults(config)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import inspect
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -131,6 +133,26 @@ class Attack:
         if isinstance(out, torch.Tensor) and out.is_floating_point():
             out = out.to(view.correct_messages.dtype)
         return out
+
+    def state_dict(self) -> dict[str, Any]:
+        """Every attribute, as tensors and plain Python values (for checkpoints).
+
+        Options and what the attack learned along the run (a history, a drawn sign
+        pattern) alike; a ``deque`` is saved as a list. An attack holding other
+        objects overrides this and :meth:`load_state_dict`.
+        """
+        return {
+            name: list(value) if isinstance(value, deque) else copy.deepcopy(value)
+            for name, value in vars(self).items()
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned; a ``deque`` keeps its maxlen."""
+        for name, value in state.items():
+            current = getattr(self, name, None)
+            if isinstance(current, deque):
+                value = deque(value, maxlen=current.maxlen)
+            setattr(self, name, copy.deepcopy(value))
 
 
 _ATTACKS: dict[str, type[Attack]] = {}

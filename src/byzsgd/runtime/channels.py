@@ -102,6 +102,21 @@ class SimulatedChannel:
         self.oracle: Callable[[torch.Tensor, bool], torch.Tensor] | None = None
         self.stats: dict[str, float] = {}
 
+    def state_dict(self) -> dict:
+        """The channel's generators and its attack's state (for checkpoints)."""
+        return {
+            "subsets": [g.get_state() for g in self.subset_generators],
+            "network": self.network.get_state(),
+            "adversary": self.adversary.get_state(),
+            "attack": self.attack.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        restore_generators(self.subset_generators, state["subsets"])
+        self.network.set_state(state["network"])
+        self.adversary.set_state(state["adversary"])
+        self.attack.load_state_dict(state["attack"])
+
     def exchange(
         self,
         step: int,
@@ -252,6 +267,14 @@ class SimulatedTransport:
     ) -> torch.Tensor:
         return self.channels[channel].exchange(step, messages, receiver_positions)
 
+    def state_dict(self) -> dict:
+        """Every channel's state, by channel name (for checkpoints)."""
+        return {name: c.state_dict() for name, c in self.channels.items()}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, channel in self.channels.items():
+            channel.load_state_dict(state[name])
+
     def reset_stats(self) -> None:
         """Forget the last figures, so a channel without traffic reports none."""
         for channel in self.channels.values():
@@ -264,3 +287,14 @@ class SimulatedTransport:
             for name, channel in self.channels.items()
             for key, value in channel.stats.items()
         }
+
+
+def restore_generators(generators: list[torch.Generator], states: list) -> None:
+    """Set each generator to its saved state; the counts must agree."""
+    if len(generators) != len(states):
+        raise ValueError(
+            f"a checkpoint holds {len(states)} generator states where the run has "
+            f"{len(generators)} generators"
+        )
+    for generator, state in zip(generators, states, strict=True):
+        generator.set_state(state)

@@ -18,14 +18,26 @@ from byzsgd.attacks.base import WORKER_TO_SERVER
 from byzsgd.config import CHANNELS, Config, ConfigError
 from byzsgd.protocol.step import protocol_step
 from byzsgd.protocol.topology import WORKER, Topology
-from byzsgd.runtime.channels import SimulatedTransport
+from byzsgd.runtime.channels import SimulatedTransport, restore_generators
 from byzsgd.tasks import Task, build_task
 from byzsgd.validation import resolve
 
 logger = logging.getLogger(__name__)
 
 
-class WorkerPool:
+class _BatchStreams:
+    """Workers' batch generators, saved and restored as a list of states."""
+
+    generators: list[torch.Generator]
+
+    def state_dict(self) -> list[torch.Tensor]:
+        return [g.get_state() for g in self.generators]
+
+    def load_state_dict(self, state: list[torch.Tensor]) -> None:
+        restore_generators(self.generators, state)
+
+
+class WorkerPool(_BatchStreams):
     """The correct workers: one batch generator each, one batched gradient call."""
 
     def __init__(self, task: Task, topology: Topology, batch_size: int) -> None:
@@ -41,7 +53,7 @@ class WorkerPool:
         return self.task.gradients(points, x, y)
 
 
-class ByzantineWorkers:
+class ByzantineWorkers(_BatchStreams):
     """Honest computation for the Byzantine workers, on their own shards.
 
     The attacks that need it (label flipping) call it through the attack view.
@@ -91,6 +103,40 @@ class Simulator:
             list(self.topology.byzantine_workers),
             self.task.dim,
         )
+
+    def state_dict(self) -> dict:
+        """Everything the next steps depend on: parameters, generators, counters.
+
+        With it, a fresh simulator of the same configuration continues the run bit
+        for bit (see :mod:`byzsgd.checkpoint`).
+        """
+        oracle = self.transport.channels[WORKER_TO_SERVER].oracle
+        return {
+            "step": self.step_index,
+            "step_seconds": self.step_seconds,
+            "params": self.params.clone(),
+            "workers": self.workers.state_dict(),
+            "byzantine_workers": [] if oracle is None else oracle.state_dict(),
+            "rules": {name: g.get_state() for name, g in self.rule_generators.items()},
+            "transport": self.transport.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        if tuple(state["params"].shape) != tuple(self.params.shape):
+            raise ValueError(
+                f"a checkpoint holds parameters of shape {tuple(state['params'].shape)}"
+                f" where the run has {tuple(self.params.shape)}"
+            )
+        self.step_index = int(state["step"])
+        self.step_seconds = float(state["step_seconds"])
+        self.params = state["params"].clone()
+        self.workers.load_state_dict(state["workers"])
+        oracle = self.transport.channels[WORKER_TO_SERVER].oracle
+        if oracle is not None:
+            oracle.load_state_dict(state["byzantine_workers"])
+        for name, generator in self.rule_generators.items():
+            generator.set_state(state["rules"][name])
+        self.transport.load_state_dict(state["transport"])
 
     @property
     def done(self) -> bool:
