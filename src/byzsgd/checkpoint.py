@@ -73,9 +73,7 @@ def load(run_dir: str | Path) -> dict[str, Any]:
             f"{str(path)!r} is not a readable checkpoint: {error}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ValueError(
-            f"{str(path)!r} is not a byzsgd checkpoint of format {FORMAT}"
-        )
+        raise ValueError(f"{str(path)!r} is not a byzsgd checkpoint of format {FORMAT}")
     return payload
 
 
