@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from byzsgd.config import Config, ConfigError, from_dict
+from byzsgd.config import Config, ConfigError, flat_keys, from_dict
 from byzsgd.recording import (
     CHECKPOINT_FILE,
     CONFIG_FILE,
@@ -125,20 +125,9 @@ def resumable(
 
 def differences(a: Config, b: Config) -> list[str]:
     """The dotted keys whose values differ, as ``key (x != y)``."""
-    flat_a, flat_b = flatten(a.to_dict()), flatten(b.to_dict())
+    flat_a, flat_b = flat_keys(a.to_dict()), flat_keys(b.to_dict())
     return [
         f"{key} ({flat_a.get(key)!r} != {flat_b.get(key)!r})"
         for key in sorted(set(flat_a) | set(flat_b))
         if flat_a.get(key) != flat_b.get(key)
     ]
-
-
-def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested configuration dict as ``{"dotted.key": value}``."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, dict) and not key.endswith("_options"):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat

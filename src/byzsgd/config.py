@@ -309,6 +309,11 @@ def key_docs() -> list[tuple[str, Any, str]]:
     return rows
 
 
+def flat_keys(data: dict[str, Any]) -> dict[str, Any]:
+    """A nested mapping of keys as ``{"dotted.key": value}`` (options stay tables)."""
+    return dict(_flatten(data))
+
+
 def _field_names(obj: Any) -> list[str]:
     return [f.name for f in dataclasses.fields(obj)]
 

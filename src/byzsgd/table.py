@@ -26,18 +26,17 @@ accuracy).
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import multiprocessing
 import sys
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from byzsgd.config import ConfigError, from_dict, set_key
+from byzsgd.recording import atomic_write, dumps
+from byzsgd.runner import Job, Outcome, run_jobs
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -120,22 +119,6 @@ def cell_config(spec: TableSpec, cell: Cell):
     return config
 
 
-def _run_cell(spec: TableSpec, cell: Cell, folder: Path) -> tuple[str, Any]:
-    import torch
-
-    from byzsgd.api import run
-    from byzsgd.validation import resolve
-
-    torch.set_num_threads(1)
-    config = cell_config(spec, cell)
-    try:
-        resolve(config)
-    except ConfigError as error:
-        return "refused", str(error)
-    summary = run(config, out=folder, overwrite=True)
-    return "done", summary
-
-
 def _value(summary: dict[str, Any]) -> float:
     accuracies = [a for a in summary["final_accuracy"].values() if a is not None]
     if accuracies:
@@ -153,40 +136,35 @@ def run_table(
     """Run every cell not yet done and return the table (also written to ``out``)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    results: dict[tuple[str, str], Any] = {}
-    todo = []
-    for cell in spec.cells():
-        summary_path = out / cell.folder / "summary.json"
-        if summary_path.is_file():
-            results[(cell.row, cell.column)] = _value(
-                json.loads(summary_path.read_text())
-            )
-        else:
-            todo.append(cell)
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=max(jobs, 1), mp_context=context) as pool:
-        futures = {
-            pool.submit(_run_cell, spec, cell, out / cell.folder): cell for cell in todo
-        }
-        for future, cell in futures.items():
-            status, payload = future.result()
-            results[(cell.row, cell.column)] = (
-                _value(payload) if status == "done" else f"refused: {payload}"
-            )
-            if progress is not None:
-                progress(cell)
+    cells = spec.cells()
+    work = [Job(cell_config(spec, cell), out / cell.folder) for cell in cells]
+    by_folder = dict(zip((job.folder for job in work), cells, strict=True))
+
+    def ended(outcome: Outcome) -> None:
+        if progress is not None:
+            progress(by_folder[outcome.job.folder])
+
+    outcomes = run_jobs(work, max_workers=jobs, progress=ended)
+    values = {
+        f"{cell.row}|{cell.column}": _cell_value(outcome)
+        for cell, outcome in zip(cells, outcomes, strict=True)
+    }
     table = {
         "row_key": spec.row_key,
         "column_key": spec.column_key,
         "rows": spec.rows,
         "columns": spec.columns,
-        "values": {f"{r}|{c}": v for (r, c), v in results.items()},
+        "values": values,
     }
-    from byzsgd.recording import atomic_write, dumps
-
     atomic_write(out / "table.json", dumps(table, indent=2) + "\n")
     atomic_write(out / "table.md", markdown(table))
     return table
+
+
+def _cell_value(outcome: Outcome) -> Any:
+    if outcome.ok:
+        return _value(outcome.summary)
+    return f"{outcome.status}: {outcome.error['message']}"
 
 
 def markdown(table: dict[str, Any]) -> str:
