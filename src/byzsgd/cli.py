@@ -91,6 +91,17 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--out", required=True, help="folder for the runs and tables")
     table.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="run every combination of a grid file, in parallel, resumable",
+    )
+    sweep.add_argument("grid", help="a grid file: [base], [grid], [[include]]")
+    sweep.add_argument("--out", help="sweep folder; default runs/<grid file name>")
+    sweep.add_argument(
+        "--jobs", type=int, help="parallel runs (default and at most: the cores)"
+    )
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
+
     commands.add_parser("rules", help="list the aggregation rules and their conditions")
     commands.add_parser("attacks", help="list the attacks and their channels")
     return parser
@@ -310,8 +321,47 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from byzsgd.runner import read_summary
+    from byzsgd.sweep import load_grid, run_sweep
+
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(
+            f"--jobs = {args.jobs} is not allowed; expected an integer >= 1"
+        )
+    grid = load_grid(args.grid)
+    out = Path(args.out or Path("runs") / Path(args.grid).stem)
+    runs = grid.runs()
+    finished = sum(read_summary(out / run.hash) is not None for run in runs)
+    with tqdm(
+        total=len(runs),
+        initial=finished,
+        desc="byzsgd sweep",
+        unit="run",
+        file=sys.stderr,
+        disable=args.no_progress,
+    ) as bar:
+        manifest = run_sweep(grid, out, jobs=args.jobs, progress=lambda _: bar.update())
+    for entry in manifest["runs"]:
+        shown = ", ".join(f"{k}={v}" for k, v in entry["values"].items())
+        name = f"{entry['name']}: " if entry["name"] else ""
+        print(f"{entry['status']:<8} {entry['hash']}  {name}{shown}")
+    failed = [e for e in manifest["runs"] if e["status"] in ("failed", "refused")]
+    counts = ", ".join(f"{n} {status}" for status, n in manifest["counts"].items())
+    print(f"{len(runs)} runs in {out} ({counts}) in {manifest['seconds']:.1f} s")
+    for entry in failed:
+        print(
+            f"byzsgd: run {entry['hash']} {entry['status']}: {entry['error']}",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
 _COMMANDS = {
     "run": _run,
+    "sweep": _sweep,
     "table": _table,
     "config": _config,
     "plot": _plot,

@@ -1,0 +1,222 @@
+"""``byzsgd sweep``: every combination of configuration values, one folder per run.
+
+A grid file holds a base configuration, a product of values and, optionally, extra
+products on top of the base:
+
+```toml
+[base]                                  # any configuration keys
+steps = 200
+task = { name = "digits", model = "logistic" }
+
+[grid]                                  # every combination of these lists
+"worker_to_server.attack" = ["sign_flip", "alie"]
+"worker_to_server.rule" = ["median", "mda"]
+seed = [0, 1]
+
+[[include]]                             # one more product (scalars or lists)
+name = "reference"
+"worker_to_server.rule" = "mean"
+num_byzantine_workers = 0
+```
+
+Each run lives in ``<out>/<config hash>``; ``sweep.json`` lists them with the
+grid values that made them and their status. Every configuration is validated
+before the first run starts. Finished runs (``summary.json``) are skipped,
+interrupted ones continue from their checkpoint, and a failed run leaves
+``error.json`` without stopping the others (see :mod:`byzsgd.runner`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from byzsgd.config import Config, ConfigError, flat_keys, from_dict, set_key
+from byzsgd.recording import atomic_write, dumps
+from byzsgd.runner import Job, Outcome, run_jobs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_FILE = "sweep.json"
+SECTIONS = ("base", "grid", "include")
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One run of a sweep: the grid values that make it, and its configuration."""
+
+    values: dict[str, Any]
+    config: Config
+    name: str = ""
+
+    @property
+    def hash(self) -> str:
+        return self.config.hash()
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
+        return f"{self.name}: {shown}" if self.name else shown
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A parsed grid file: its base and its products of values."""
+
+    path: Path
+    base: dict[str, Any]
+    products: list[tuple[str, dict[str, list]]]
+
+    def runs(self) -> list[SweepRun]:
+        """Every run, each configuration built and validated; duplicates dropped."""
+        runs: dict[str, SweepRun] = {}
+        for name, product in self.products:
+            keys = list(product)
+            for combination in itertools.product(*product.values()):
+                values = dict(zip(keys, combination, strict=True))
+                run = SweepRun(values, self._config(values, name), name)
+                if run.hash in runs:
+                    logger.info("%s repeats run %s; run once", run.describe(), run.hash)
+                    continue
+                runs[run.hash] = run
+        return list(runs.values())
+
+    def _config(self, values: dict[str, Any], name: str) -> Config:
+        from byzsgd.validation import resolve
+
+        label = ", ".join(f"{k} = {v!r}" for k, v in values.items()) or "the base"
+        where = f"grid file {str(self.path)!r}, run {name + ': ' if name else ''}"
+        try:
+            config = from_dict(self.base)
+            for key, value in values.items():
+                set_key(config, key, value)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                resolve(config)
+        except ConfigError as error:
+            raise ConfigError(f"{where}{label}: {error}") from None
+        return config
+
+
+def load_grid(path: str | Path) -> Grid:
+    """Read a grid file; refuse a malformed one with a line naming the bad part."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"grid file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            f"grid file {str(path)!r} is not valid TOML: {error}"
+        ) from None
+    where = f"grid file {str(path)!r}"
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown section [{unknown[0]}]; expected [base], [grid] and "
+            "[[include]]"
+        )
+    products = []
+    if "grid" in data or "include" not in data:
+        products.append(("", _product(data.get("grid", {}), f"{where}: [grid]", True)))
+    includes = data.get("include", [])
+    if not isinstance(includes, list):
+        raise ConfigError(f"{where}: include must be an array of tables, [[include]]")
+    for i, extra in enumerate(includes):
+        extra = dict(extra)
+        name = str(extra.pop("name", f"include {i + 1}"))
+        products.append(
+            (name, _product(extra, f"{where}: [[include]] {name!r}", False))
+        )
+    return Grid(path, data.get("base", {}), products)
+
+
+def _product(table: Any, where: str, lists_only: bool) -> dict[str, list]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where} must be a table of configuration keys")
+    product = {}
+    for key, values in flat_keys(table).items():
+        if not isinstance(values, list):
+            if lists_only:
+                raise ConfigError(
+                    f"{where} {key} = {values!r} is not allowed; expected a list of "
+                    "values"
+                )
+            values = [values]
+        if not values:
+            raise ConfigError(f"{where} {key} is an empty list; expected values")
+        product[key] = values
+    return product
+
+
+def run_sweep(
+    grid: Grid,
+    out: str | Path,
+    *,
+    jobs: int | None = None,
+    progress: Callable[[Outcome], None] | None = None,
+) -> dict[str, Any]:
+    """Run every run of the grid not finished yet; return and write the manifest."""
+    out = Path(out)
+    runs = grid.runs()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / "grid.toml", grid.path.read_text(encoding="utf-8"))
+    work = [Job(run.config, out / run.hash, run.describe()) for run in runs]
+    _write_manifest(out, grid, runs, None, 0.0)
+
+    start = time.perf_counter()
+    outcomes = run_jobs(work, max_workers=jobs, progress=progress)
+    manifest = _write_manifest(out, grid, runs, outcomes, time.perf_counter() - start)
+    for entry in manifest["runs"]:
+        if entry["status"] == "failed":
+            logger.warning("run %s failed: %s", entry["hash"], entry["error"])
+    return manifest
+
+
+def _write_manifest(
+    out: Path,
+    grid: Grid,
+    runs: list[SweepRun],
+    outcomes: list[Outcome] | None,
+    seconds: float,
+) -> dict[str, Any]:
+    entries = []
+    for i, run in enumerate(runs):
+        outcome = outcomes[i] if outcomes else None
+        entries.append(
+            {
+                "hash": run.hash,
+                "name": run.name,
+                "values": run.values,
+                "status": outcome.status if outcome else "pending",
+                "error": _error_line(outcome) if outcome else None,
+            }
+        )
+    manifest = {
+        "grid": grid.path.name,
+        "runs": entries,
+        "counts": {
+            status: sum(e["status"] == status for e in entries)
+            for status in sorted({e["status"] for e in entries})
+        },
+        "seconds": seconds,
+    }
+    atomic_write(out / MANIFEST_FILE, dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def _error_line(outcome: Outcome) -> str | None:
+    if outcome.ok:
+        return None
+    return f"{outcome.error.get('type', '')}: {outcome.error.get('message', '')}"
