@@ -102,6 +102,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    report = commands.add_parser(
+        "report", help="tables and figures of a run or sweep folder"
+    )
+    report.add_argument("path", help="a run folder or a sweep folder")
+    report.add_argument(
+        "--target-accuracy",
+        type=float,
+        help="accuracy the overhead table counts steps to (default: 95 %% of the "
+        "reference's final accuracy, rounded down to 0.01)",
+    )
+    report.add_argument(
+        "--reference",
+        help="the fault-free reference: a run folder, or a run's name or config "
+        "hash in the sweep (default: no Byzantine node, mean, fewest servers)",
+    )
+    report.add_argument("--out", help="folder for the report; default PATH itself")
+
     commands.add_parser("rules", help="list the aggregation rules and their conditions")
     commands.add_parser("attacks", help="list the attacks and their channels")
     return parser
@@ -344,10 +361,8 @@ def _sweep(args: argparse.Namespace) -> int:
         disable=args.no_progress,
     ) as bar:
         manifest = run_sweep(grid, out, jobs=args.jobs, progress=lambda _: bar.update())
-    for entry in manifest["runs"]:
-        shown = ", ".join(f"{k}={v}" for k, v in entry["values"].items())
-        name = f"{entry['name']}: " if entry["name"] else ""
-        print(f"{entry['status']:<8} {entry['hash']}  {name}{shown}")
+    for run, entry in zip(runs, manifest["runs"], strict=True):
+        print(f"{entry['status']:<8} {entry['hash']}  {run.describe()}")
     failed = [e for e in manifest["runs"] if e["status"] in ("failed", "refused")]
     counts = ", ".join(f"{n} {status}" for status, n in manifest["counts"].items())
     print(f"{len(runs)} runs in {out} ({counts}) in {manifest['seconds']:.1f} s")
@@ -359,8 +374,22 @@ def _sweep(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from byzsgd.report import write_report
+
+    write_report(
+        args.path,
+        args.out,
+        target_accuracy=args.target_accuracy,
+        reference=args.reference,
+    )
+    print((Path(args.out or args.path) / "report.md").read_text(), end="")
+    return 0
+
+
 _COMMANDS = {
     "run": _run,
+    "report": _report,
     "sweep": _sweep,
     "table": _table,
     "config": _config,

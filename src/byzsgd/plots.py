@@ -83,6 +83,51 @@ def plot_metric(
     return _save(figure, Path(path))
 
 
+def plot_runs(runs: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
+    """Worst correct server's test accuracy and Δ2 of several runs, side by side."""
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for i, (label, records) in enumerate(runs.items()):
+        color = f"C{i % 10}"
+        steps, accuracy = _series(records, "test_accuracy_min")
+        if steps:
+            left.plot(steps, accuracy, label=label, color=color)
+        x, y = _series(records, "diameter_l2")
+        if any(v > 0 for v in y):  # one server has no diameter
+            right.plot(x, [max(v, 1e-12) for v in y], label=label, color=color)
+    left.set_xlabel("step")
+    left.set_ylabel("test accuracy (worst correct server)")
+    left.grid(alpha=0.3)
+    if len(runs) <= 12:
+        left.legend(fontsize=7, loc="lower right")
+    right.set_yscale("log")
+    right.set_xlabel("step")
+    right.set_ylabel("Δ2 of the correct servers")
+    right.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, Path(path))
+
+
+def plot_heatmap(table: dict[str, Any], path: str | Path) -> Path:
+    """A heatmap of a report's final accuracies over its two varying keys."""
+    rows, columns = table["rows"], table["columns"]
+    grid = [
+        [table["values"].get(f"{r}|{c}", float("nan")) for c in columns] for r in rows
+    ]
+    figure, axes = plt.subplots(figsize=(1.2 * len(columns) + 3, 0.5 * len(rows) + 2))
+    image = axes.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
+    axes.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
+    axes.set_yticks(range(len(rows)), rows)
+    axes.set_xlabel(table["columns_key"])
+    axes.set_ylabel(table["rows_key"])
+    for i, row in enumerate(grid):
+        for j, value in enumerate(row):
+            if value == value:  # not NaN
+                axes.text(j, i, f"{value:.2f}", ha="center", va="center", color="w")
+    figure.colorbar(image, label="final accuracy (worst correct server)")
+    figure.tight_layout()
+    return _save(figure, Path(path))
+
+
 def _save(figure: Any, path: Path) -> Path:
     """Write the figure atomically, in the format its file name says (PNG if none)."""
     buffer = io.BytesIO()

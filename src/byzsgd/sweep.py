@@ -60,14 +60,22 @@ class SweepRun:
     values: dict[str, Any]
     config: Config
     name: str = ""
+    varied: tuple[str, ...] = ()
 
     @property
     def hash(self) -> str:
         return self.config.hash()
 
-    def describe(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self.values.items())
-        return f"{self.name}: {shown}" if self.name else shown
+    def describe(self, *, seed: bool = True) -> str:
+        """The name and the values its product varies, e.g. ``ref: seed=1``."""
+        shown = ", ".join(
+            f"{k}={v}"
+            for k, v in self.values.items()
+            if (k in self.varied or not self.name) and (seed or k != "seed")
+        )
+        if self.name:
+            return f"{self.name}: {shown}" if shown else self.name
+        return shown
 
 
 @dataclass(frozen=True)
@@ -85,7 +93,8 @@ class Grid:
             keys = list(product)
             for combination in itertools.product(*product.values()):
                 values = dict(zip(keys, combination, strict=True))
-                run = SweepRun(values, self._config(values, name), name)
+                varied = tuple(k for k, v in product.items() if len(v) > 1)
+                run = SweepRun(values, self._config(values, name), name, varied)
                 if run.hash in runs:
                     logger.info("%s repeats run %s; run once", run.describe(), run.hash)
                     continue
@@ -199,6 +208,7 @@ def _write_manifest(
                 "hash": run.hash,
                 "name": run.name,
                 "values": run.values,
+                "label": run.describe(seed=False),
                 "status": outcome.status if outcome else "pending",
                 "error": _error_line(outcome) if outcome else None,
             }
