@@ -113,7 +113,8 @@ def plot_heatmap(table: dict[str, Any], path: str | Path) -> Path:
     grid = [
         [table["values"].get(f"{r}|{c}", float("nan")) for c in columns] for r in rows
     ]
-    figure, axes = plt.subplots(figsize=(1.2 * len(columns) + 3, 0.5 * len(rows) + 2))
+    size = (1.2 * len(columns) + 3, 0.5 * len(rows) + 2)
+    figure, axes = plt.subplots(figsize=size, layout="constrained")
     image = axes.imshow(grid, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     axes.set_xticks(range(len(columns)), columns, rotation=30, ha="right")
     axes.set_yticks(range(len(rows)), rows)
@@ -124,7 +125,6 @@ def plot_heatmap(table: dict[str, Any], path: str | Path) -> Path:
             if value == value:  # not NaN
                 axes.text(j, i, f"{value:.2f}", ha="center", va="center", color="w")
     figure.colorbar(image, label="final accuracy (worst correct server)")
-    figure.tight_layout()
     return _save(figure, Path(path))
 
 
