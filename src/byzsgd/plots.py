@@ -85,7 +85,7 @@ def plot_metric(
 
 def plot_runs(runs: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
     """Worst correct server's test accuracy and Δ2 of several runs, side by side."""
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     for i, (label, records) in enumerate(runs.items()):
         color = f"C{i % 10}"
         steps, accuracy = _series(records, "test_accuracy_min")
@@ -103,7 +103,6 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
     right.set_xlabel("step")
     right.set_ylabel("Δ2 of the correct servers")
     right.grid(alpha=0.3)
-    figure.tight_layout()
     return _save(figure, Path(path))
 
 
