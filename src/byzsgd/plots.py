@@ -88,6 +88,7 @@ def plot_runs(runs: dict[str, list[dict[str, Any]]], path: str | Path) -> Path:
     figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5), layout="constrained")
     for i, (label, records) in enumerate(runs.items()):
         color = f"C{i % 10}"
+        label = label if len(label) <= 60 else label[:59] + "…"
         steps, accuracy = _series(records, "test_accuracy_min")
         if steps:
             left.plot(steps, accuracy, label=label, color=color)
