@@ -360,7 +360,9 @@ def _sweep(args: argparse.Namespace) -> int:
         file=sys.stderr,
         disable=args.no_progress,
     ) as bar:
-        manifest = run_sweep(grid, out, jobs=args.jobs, progress=lambda _: bar.update())
+        manifest = run_sweep(
+            grid, out, jobs=args.jobs, progress=lambda _: bar.update(), runs=runs
+        )
     for run, entry in zip(runs, manifest["runs"], strict=True):
         print(f"{entry['status']:<8} {entry['hash']}  {run.describe()}")
     failed = [e for e in manifest["runs"] if e["status"] in ("failed", "refused")]

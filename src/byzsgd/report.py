@@ -248,7 +248,15 @@ def build_report(
     reference: str | None = None,
 ) -> dict[str, Any]:
     """Every number of the report of a run or sweep folder, as one dict."""
-    runs = load_runs(path)
+    return _numbers(path, load_runs(path), target_accuracy, reference)
+
+
+def _numbers(
+    path: str | Path,
+    runs: list[RunInfo],
+    target_accuracy: float | None,
+    reference: str | None,
+) -> dict[str, Any]:
     keys = varying_keys(runs)
     refs = find_reference(runs, reference)
     report: dict[str, Any] = {
@@ -298,10 +306,10 @@ def write_report(
             f"--target-accuracy = {target_accuracy} is not allowed; expected a "
             "number in (0, 1]"
         )
-    report = build_report(path, target_accuracy=target_accuracy, reference=reference)
+    runs = load_runs(path)
+    report = _numbers(path, runs, target_accuracy, reference)
     out = Path(out or path)
     out.mkdir(parents=True, exist_ok=True)
-    runs = load_runs(path)
     keys = report["varying_keys"]
     curves = {  # one run (the first seed) per setting
         _label(group[0], keys): group[0].records

@@ -175,10 +175,14 @@ def run_sweep(
     *,
     jobs: int | None = None,
     progress: Callable[[Outcome], None] | None = None,
+    runs: list[SweepRun] | None = None,
 ) -> dict[str, Any]:
-    """Run every run of the grid not finished yet; return and write the manifest."""
+    """Run every run of the grid not finished yet; return and write the manifest.
+
+    ``runs`` is ``grid.runs()`` where the caller has it already.
+    """
     out = Path(out)
-    runs = grid.runs()
+    runs = grid.runs() if runs is None else runs
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / "grid.toml", grid.path.read_text(encoding="utf-8"))
     work = [Job(run.config, out / run.hash, run.describe()) for run in runs]
