@@ -84,13 +84,6 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--log", action="store_true", help="logarithmic y axis")
     plot.add_argument("--out", required=True, help="the PNG file to write")
 
-    table = commands.add_parser(
-        "table", help="run rows x columns of configurations (e.g. attack x rule)"
-    )
-    table.add_argument("spec", help="a table file (see docs/attacks.md)")
-    table.add_argument("--out", required=True, help="folder for the runs and tables")
-    table.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
-
     sweep = commands.add_parser(
         "sweep",
         help="run every combination of a grid file, in parallel, resumable",
@@ -118,6 +111,13 @@ def _parser() -> argparse.ArgumentParser:
         "hash in the sweep (default: no Byzantine node, mean, fewest servers)",
     )
     report.add_argument("--out", help="folder for the report; default PATH itself")
+
+    table = commands.add_parser(
+        "table", help="run rows x columns of configurations (e.g. attack x rule)"
+    )
+    table.add_argument("spec", help="a table file (see docs/attacks.md)")
+    table.add_argument("--out", required=True, help="folder for the runs and tables")
+    table.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
 
     commands.add_parser("rules", help="list the aggregation rules and their conditions")
     commands.add_parser("attacks", help="list the attacks and their channels")
@@ -391,13 +391,13 @@ def _report(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "run": _run,
-    "report": _report,
-    "sweep": _sweep,
     "table": _table,
     "config": _config,
     "plot": _plot,
     "rules": _rules,
     "attacks": _attacks,
+    "sweep": _sweep,
+    "report": _report,
 }
 
 
