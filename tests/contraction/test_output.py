@@ -119,3 +119,21 @@ def test_command_line(tmp_path, capsys) -> None:
     )
     assert code == 0
     assert "expansion: three correct servers" in capsys.readouterr().out
+
+
+def test_docs_hold_the_default_study_as_generated(tmp_path, monkeypatch) -> None:
+    from pathlib import Path
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "contraction.md"
+    text = docs.read_text()
+    generated = markdown(run_study(only=["mixing", "expansion"]))
+    for section in generated.split("### ")[1:]:
+        assert "#### " + section.strip() in text
+
+    monkeypatch.chdir(tmp_path)
+    (block,) = [b.split("```", 1)[0] for b in text.split("```python")[1:]]
+    namespace: dict = {}
+    exec(compile(block, "docs/contraction.md", "exec"), namespace)
+    rows = namespace["result"].rows
+    assert [row["correct"] for row in rows] == [4, 6]
+    assert [row["violates"] for row in rows] == [False, True]

@@ -103,8 +103,11 @@ def markdown(result: StudyResult) -> str:
     """Every study: its title, its fixed settings and its table."""
     parts = []
     for study in result.studies:
+        every = study.axes["policy"] == ["all"]
         fixed = ", ".join(
             f"{_SHOWN_AXIS.get(a, a)} = {_axis_text(study.axes[a][0])}"
+            if not (a == "quorum" and every)
+            else "q = every live server"
             for a in AXES
             if len(study.axes[a]) == 1
         )

@@ -63,11 +63,16 @@ def run_study(
     studies = load(source, overrides, only)
     result = StudyResult(studies)
     start = time.perf_counter()
-    for study in studies:
-        cells = study.cells()
-        measured = _measure_all(cells, progress)
-        result.rows.extend(summarise(cell, measured.get(cell)) for cell in cells)
-        logger.info("study %s: %d cells", study.name, len(cells))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # many small tensors: threads cost more than they give
+    try:
+        for study in studies:
+            cells = study.cells()
+            measured = _measure_all(cells, progress)
+            result.rows.extend(summarise(cell, measured.get(cell)) for cell in cells)
+            logger.info("study %s: %d cells", study.name, len(cells))
+    finally:
+        torch.set_num_threads(threads)
     result.seconds = time.perf_counter() - start
     return result
 
