@@ -1,4 +1,4 @@
-"""The ``byzsgd`` command line: run, show the configuration, list rules and attacks."""
+"""The ``byzsgd`` command line: run, tables, contraction studies, rules and attacks."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 
 from byzsgd import aggregators, attacks
 from byzsgd.config import ConfigError, key_docs, to_toml
+from byzsgd.contraction import command as contraction_command
 from byzsgd.recording import METRICS_FILE
 
 EXIT_USAGE = 2
@@ -119,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     table.add_argument("--out", required=True, help="folder for the runs and tables")
     table.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
 
+    contraction_command.add_parser(commands)
     commands.add_parser("rules", help="list the aggregation rules and their conditions")
     commands.add_parser("attacks", help="list the attacks and their channels")
     return parser
@@ -392,6 +394,7 @@ def _report(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "run": _run,
     "table": _table,
+    "contraction": contraction_command.run,
     "config": _config,
     "plot": _plot,
     "rules": _rules,
