@@ -9,8 +9,8 @@ import pytest
 
 from byzsgd import run
 from byzsgd.cli import main
+from byzsgd.experiments.report import RunInfo, build_report, heatmap, write_report
 from byzsgd.recording import read_metrics
-from byzsgd.report import RunInfo, build_report, heatmap, write_report
 from tests.conftest import tiny_config
 
 PLAIN = {

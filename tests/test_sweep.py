@@ -8,8 +8,8 @@ import pytest
 
 from byzsgd.cli import main
 from byzsgd.config import ConfigError
+from byzsgd.experiments.sweep import MANIFEST_FILE, load_grid, run_sweep
 from byzsgd.recording import ERROR_FILE, SUMMARY_FILE
-from byzsgd.sweep import MANIFEST_FILE, load_grid, run_sweep
 
 GRID = """
 [base]

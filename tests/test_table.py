@@ -8,7 +8,7 @@ import pytest
 
 from byzsgd.cli import main
 from byzsgd.config import ConfigError
-from byzsgd.table import load_spec, run_table
+from byzsgd.experiments.table import load_spec, run_table
 
 SPEC = """
 [base]

@@ -13,6 +13,7 @@ from typing import Any
 from byzsgd import aggregators, attacks
 from byzsgd.config import ConfigError, key_docs, to_toml
 from byzsgd.contraction import command as contraction_command
+from byzsgd.experiments import command as experiments_command
 from byzsgd.recording import METRICS_FILE
 
 EXIT_USAGE = 2
@@ -85,41 +86,7 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("--log", action="store_true", help="logarithmic y axis")
     plot.add_argument("--out", required=True, help="the PNG file to write")
 
-    sweep = commands.add_parser(
-        "sweep",
-        help="run every combination of a grid file, in parallel, resumable",
-    )
-    sweep.add_argument("grid", help="a grid file: [base], [grid], [[include]]")
-    sweep.add_argument("--out", help="sweep folder; default runs/<grid file name>")
-    sweep.add_argument(
-        "--jobs", type=int, help="parallel runs (default and at most: the cores)"
-    )
-    sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
-
-    report = commands.add_parser(
-        "report", help="tables and figures of a run or sweep folder"
-    )
-    report.add_argument("path", help="a run folder or a sweep folder")
-    report.add_argument(
-        "--target-accuracy",
-        type=float,
-        help="accuracy the overhead table counts steps to (default: 95 %% of the "
-        "reference's final accuracy, rounded down to 0.01)",
-    )
-    report.add_argument(
-        "--reference",
-        help="the fault-free reference: a run folder, or a run's name or config "
-        "hash in the sweep (default: no Byzantine node, mean, fewest servers)",
-    )
-    report.add_argument("--out", help="folder for the report; default PATH itself")
-
-    table = commands.add_parser(
-        "table", help="run rows x columns of configurations (e.g. attack x rule)"
-    )
-    table.add_argument("spec", help="a table file (see docs/attacks.md)")
-    table.add_argument("--out", required=True, help="folder for the runs and tables")
-    table.add_argument("--jobs", type=int, default=2, help="parallel runs (default 2)")
-
+    experiments_command.add_parsers(commands)
     contraction_command.add_parser(commands)
     commands.add_parser("rules", help="list the aggregation rules and their conditions")
     commands.add_parser("attacks", help="list the attacks and their channels")
@@ -322,85 +289,16 @@ def _attacks(args: argparse.Namespace) -> int:
     return 0
 
 
-def _table(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from byzsgd.table import load_spec, markdown, run_table
-
-    if args.jobs < 1:
-        raise ConfigError(
-            f"--jobs = {args.jobs} is not allowed; expected an integer >= 1"
-        )
-    spec = load_spec(args.spec)
-    with tqdm(total=len(spec.cells()), desc="byzsgd table", file=sys.stderr) as bar:
-        table = run_table(
-            spec, args.out, jobs=args.jobs, progress=lambda _: bar.update()
-        )
-    print(markdown(table), end="")
-    return 0
-
-
-def _sweep(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from byzsgd.runner import read_summary
-    from byzsgd.sweep import load_grid, run_sweep
-
-    if args.jobs is not None and args.jobs < 1:
-        raise ConfigError(
-            f"--jobs = {args.jobs} is not allowed; expected an integer >= 1"
-        )
-    grid = load_grid(args.grid)
-    out = Path(args.out or Path("runs") / Path(args.grid).stem)
-    runs = grid.runs()
-    finished = sum(read_summary(out / run.hash) is not None for run in runs)
-    with tqdm(
-        total=len(runs),
-        initial=finished,
-        desc="byzsgd sweep",
-        unit="run",
-        file=sys.stderr,
-        disable=args.no_progress,
-    ) as bar:
-        manifest = run_sweep(
-            grid, out, jobs=args.jobs, progress=lambda _: bar.update(), runs=runs
-        )
-    for run, entry in zip(runs, manifest["runs"], strict=True):
-        print(f"{entry['status']:<8} {entry['hash']}  {run.describe()}")
-    failed = [e for e in manifest["runs"] if e["status"] in ("failed", "refused")]
-    counts = ", ".join(f"{n} {status}" for status, n in manifest["counts"].items())
-    print(f"{len(runs)} runs in {out} ({counts}) in {manifest['seconds']:.1f} s")
-    for entry in failed:
-        print(
-            f"byzsgd: run {entry['hash']} {entry['status']}: {entry['error']}",
-            file=sys.stderr,
-        )
-    return 1 if failed else 0
-
-
-def _report(args: argparse.Namespace) -> int:
-    from byzsgd.report import write_report
-
-    write_report(
-        args.path,
-        args.out,
-        target_accuracy=args.target_accuracy,
-        reference=args.reference,
-    )
-    print((Path(args.out or args.path) / "report.md").read_text(), end="")
-    return 0
-
-
 _COMMANDS = {
     "run": _run,
-    "table": _table,
+    "table": experiments_command.table,
     "contraction": contraction_command.run,
     "config": _config,
     "plot": _plot,
     "rules": _rules,
     "attacks": _attacks,
-    "sweep": _sweep,
-    "report": _report,
+    "sweep": experiments_command.sweep,
+    "report": experiments_command.report,
 }
 
 

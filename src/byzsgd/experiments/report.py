@@ -24,6 +24,8 @@ from typing import Any
 
 from byzsgd.checkpoint import folder_config
 from byzsgd.config import flat_keys
+from byzsgd.experiments.runner import read_summary
+from byzsgd.experiments.sweep import MANIFEST_FILE
 from byzsgd.recording import (
     CONFIG_FILE,
     ERROR_FILE,
@@ -32,8 +34,6 @@ from byzsgd.recording import (
     dumps,
     read_metrics,
 )
-from byzsgd.runner import read_summary
-from byzsgd.sweep import MANIFEST_FILE
 
 IGNORED_KEYS = {"checkpoint_every", "threads"}
 HEATMAP_AXES = (

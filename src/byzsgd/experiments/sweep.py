@@ -23,7 +23,7 @@ Each run lives in ``<out>/<config hash>``; ``sweep.json`` lists them with the
 grid values that made them and their status. Every configuration is validated
 before the first run starts. Finished runs (``summary.json``) are skipped,
 interrupted ones continue from their checkpoint, and a failed run leaves
-``error.json`` without stopping the others (see :mod:`byzsgd.runner`).
+``error.json`` without stopping the others (see :mod:`byzsgd.experiments.runner`).
 """
 
 from __future__ import annotations
@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from byzsgd.config import Config, ConfigError, flat_keys, from_dict, set_key
+from byzsgd.experiments.runner import Job, Outcome, run_jobs
 from byzsgd.recording import atomic_write, dumps
-from byzsgd.runner import Job, Outcome, run_jobs
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -35,8 +35,8 @@ from pathlib import Path
 from typing import Any
 
 from byzsgd.config import ConfigError, from_dict, set_key
+from byzsgd.experiments.runner import Job, Outcome, run_jobs
 from byzsgd.recording import atomic_write, dumps
-from byzsgd.runner import Job, Outcome, run_jobs
 
 if sys.version_info >= (3, 11):
     import tomllib
