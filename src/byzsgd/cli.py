@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         print(
-            "byzsgd: interrupted; a partial run folder is left as it was",
+            "byzsgd: interrupted; whatever was already written is left as it was",
             file=sys.stderr,
         )
         return 130

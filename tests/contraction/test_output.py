@@ -75,6 +75,7 @@ def test_files_are_written_and_never_silently_replaced(result, tmp_path) -> None
 
     with pytest.raises(FileExistsError, match="already holds study results"):
         write_outputs(result, out)
+    assert not [p for p in out.iterdir() if p.name.startswith(".writing-")]
     write_outputs(result, out, overwrite=True)
     (backup,) = [p for p in out.iterdir() if p.name.startswith("replaced-")]
     assert (backup / "results.json").read_text() == json.dumps(data, indent=1) + "\n"

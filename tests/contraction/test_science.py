@@ -237,3 +237,44 @@ def test_silent_adversary_and_contraction_under_random_subsets() -> None:
     (row,) = one_study(correct=9, f=2, quorum=7, init="gaussian", dim=5, rounds_cap=100)
     assert 0.0 <= row["ratio_max"] < 1.0
     assert row["rounds_median"] < 100
+
+
+def test_margin_lets_krum_pick_a_byzantine_vector() -> None:
+    # Inside the correct box nothing moves l-infinity out; a tenth of the range
+    # beyond it, Krum can return the Byzantine vector itself.
+    rows = one_study(
+        reps=200,
+        correct=7,
+        f=1,
+        quorum=5,
+        rule=["krum", "median"],
+        init="gaussian",
+        dim=2,
+        adversary="split",
+    )
+    assert all(row["ratio_max"] <= 1 + 1e-12 for row in rows)
+    study = {"reps": 200, "rounds_cap": 0, "margin": 0.1}
+    axes = {"correct": 7, "f": 1, "quorum": 5, "dim": 2, "adversary": "worst_case"}
+    rows = run_study(
+        study | {"study": [{"name": "t", "rule": ["krum", "median"], **axes}]}
+    ).rows
+    worst = {row["rule"]: row["ratio_max"] for row in rows}
+    assert worst["krum"] == pytest.approx(1.1)
+    assert worst["median"] <= 1 + 1e-12
+
+
+def test_rounds_report_how_far_delta_shrank_by_the_cap() -> None:
+    rows = one_study(
+        reps=40,
+        correct=14,
+        f=6,
+        quorum=14,
+        init="two_clusters",
+        lam=[1.0, 0.5],
+        adversary="balancing",
+        rounds_cap=60,
+    )
+    final = {row["lam"]: row["final_ratio_median"] for row in rows}
+    assert final[1.0] == 1.0
+    assert 0.0 < final[0.5] < 0.5
+    assert all(row["rounds_run"] == 60 and row["reached"] == 0.0 for row in rows)

@@ -71,13 +71,20 @@ def test_cells_that_cannot_run_say_why() -> None:
         ({"adversary": "evil"}, r"adversary = 'evil': expected one of: none, crash"),
         ({"policy": "fastest"}, r"policy = 'fastest': expected one of"),
         ({"init": "ring"}, r"init = 'ring': expected one of"),
-        ({"correct": 0}, r"correct = 0: expected an integer >= 1"),
+        ({"correct": 1}, r"correct = 1: expected an integer >= 2"),
         ({"correct": 10**6}, r"correct = 1000000: expected at most 200"),
         ({"f": -1}, r"f = -1: expected an integer >= 0"),
         ({"dim": 2.5}, r"dim = 2.5: expected an integer >= 1"),
         ({"quorum": "n-g"}, r"quorum 'n-g' is not a number or an expression of c"),
         ({"quorum": "__import__('os')"}, r"is not a number or an expression"),
         ({"bound": "1 - lam/0"}, r"bound '1 - lam/0' divides by zero"),
+        ({"bound": "1/(c-4)", "correct": [6, 4]}, r"cell correct=4.*divides by zero"),
+        ({"quorum": "1e308*10"}, r"quorum '1e308\*10' is not finite"),
+        ({"quorum": "-" * 3000 + "1"}, r"is not a number or an expression"),
+        ({"lam": 10**400}, r"expected a number in \[0, 1\]"),
+        ({"shrink": 10**400}, r"expected a finite number > 1"),
+        ({"rounds_cap": 10**12}, r"rounds_cap = 1000000000000: expected at most"),
+        ({"margin": -1}, r"margin = -1: expected a number in \[0, 1e6\]"),
         ({"reps": 1}, r"reps = 1: expected an integer >= 2"),
         ({"shrink": 0.5}, r"shrink = 0.5: expected a finite number > 1"),
         ({"correct": []}, r"correct is an empty list"),
@@ -89,6 +96,25 @@ def test_bad_values_name_the_key_and_what_was_expected(axes, message) -> None:
         load(study(**axes))
 
 
+@pytest.mark.parametrize("name", ["../../escaped", "/tmp/x", "a/b", ".hidden", None, 3])
+def test_study_names_cannot_leave_the_output_folder(name) -> None:
+    with pytest.raises(ConfigError, match=r"name = .*: expected letters, digits"):
+        load({"study": [{"name": name}]})
+
+
+def test_expressions_are_checked_with_each_cells_values() -> None:
+    (s,) = load(study(correct=10, f=3, quorum="c + 9/f", bound="1/(f-1)"))
+    (cell,) = s.cells()
+    assert cell.q == 13 and cell.bound_value == 0.5
+
+
+def test_cells_too_large_for_memory_are_not_run() -> None:
+    (s,) = load(study(correct=40, f=10, dim=2000, reps=2000, adversary="worst_case"))
+    (cell,) = s.cells()
+    assert cell.status.startswith("needs about ")
+    assert cell.status.endswith("GiB at once (limit 4 GiB): lower reps or dim")
+
+
 def test_overrides_and_only() -> None:
     studies = load(None, {"reps": 7, "lam": [0.5]}, ["mixing", "rules"])
     assert [s.name for s in studies] == ["mixing", "rules"]
@@ -97,11 +123,20 @@ def test_overrides_and_only() -> None:
         load(None, only=["nope"])
     with pytest.raises(ConfigError, match="--set: unknown key 'reps_'"):
         load(None, {"reps_": 3})
+    # an override is checked only against the studies asked for
+    (rules,) = load(None, {"quorum": "n-f-1"}, ["rules"])
+    assert rules.cells()[0].q == 9
 
 
 def test_study_file_errors(tmp_path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load(tmp_path / "missing.toml")
+    with pytest.raises(ConfigError, match="is not a file"):
+        load(tmp_path)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe")
+    with pytest.raises(ConfigError, match=r"binary\.toml.*utf-8"):
+        load(binary)
     broken = tmp_path / "broken.toml"
     broken.write_text("[[study]\n")
     with pytest.raises(ConfigError, match=r"broken\.toml"):

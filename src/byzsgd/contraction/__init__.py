@@ -4,7 +4,8 @@ One gather round (and many) of the servers' exchange is simulated in isolation, 
 times at once, over a grid of sizes, quorums, rules, mixing weights, norms,
 dimensions, initial configurations and Byzantine adversaries (including the exact
 worst case against coordinate-wise medians). :func:`run_study` returns one row of
-statistics per cell; :func:`write_outputs` writes the table, CSV, JSON and figures.
+statistics per cell; :func:`byzsgd.contraction.output.write_outputs` writes the
+tables, CSV, JSON and figures.
 """
 
 from byzsgd.contraction.engine import diameters, draw_subsets, gather, measure

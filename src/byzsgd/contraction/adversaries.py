@@ -2,11 +2,11 @@
 
 Each adversary returns what the Byzantine servers send to each correct receiver,
 (reps, receivers, d): every Byzantine server of a repetition sends a receiver the same
-vector, which is all an adversary needs against the rules studied here. They send
+vector, which is all an adversary needs against coordinate-wise rules. They send
 values at the edge of the correct servers' range (their coordinate-wise minimum or
-maximum): against a coordinate-wise median, trimmed mean or trimmed midpoint such a
-value pulls exactly as far as any farther one, and it stays inside the correct
-servers' bounding box, where distance-based rules (MDA, Krum) cannot single it out.
+maximum), or ``margin`` ranges beyond it: against a coordinate-wise median, trimmed
+mean or trimmed midpoint any value past the edge pulls exactly as far as the edge.
+Rules that may return a received vector itself (Krum, MDA) react to the margin.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Context:
 
     gather: Gather
     norm: float
+    margin: float = 0.0
 
 
 class Adversary:
@@ -46,7 +47,7 @@ class Fixed(Adversary):
     silent = False
 
     def messages(self, points, subsets, context):
-        return _high(points).expand_as(points).clone()
+        return _high(points, context.margin).expand_as(points).clone()
 
 
 class Split(Adversary):
@@ -56,7 +57,11 @@ class Split(Adversary):
 
     def messages(self, points, subsets, context):
         centre = points.mean(dim=1, keepdim=True)
-        return torch.where(points >= centre, _high(points), _low(points))
+        return torch.where(
+            points >= centre,
+            _high(points, context.margin),
+            _low(points, context.margin),
+        )
 
 
 class Balancing(Adversary):
@@ -83,7 +88,8 @@ class Balancing(Adversary):
             gap = points[:, half:].mean(dim=1) - points[:, :half].mean(dim=1)
             self.orientation = torch.where(gap >= 0, 1.0, -1.0).to(points.dtype)
         o = self.orientation[:, None, :]
-        high, low = _high(o * points) * o, _low(o * points) * o  # ends along o
+        high = _high(o * points, context.margin) * o  # the ends along o
+        low = _low(o * points, context.margin) * o
         high, low = high.expand_as(points), low.expand_as(points)
         reach = context.gather(points, subsets, high) + context.gather(
             points, subsets, low
@@ -116,7 +122,10 @@ class WorstCase(Adversary):
     needs_norm = True
 
     def messages(self, points, subsets, context):
-        high, low = _high(points).expand_as(points), _low(points).expand_as(points)
+        high, low = (
+            _high(points, context.margin).expand_as(points),
+            _low(points, context.margin).expand_as(points),
+        )
         to_high = context.gather(points, subsets, high)
         to_low = context.gather(points, subsets, low)
         first, second, first_up = _widest_pair(points, to_high, to_low, context.norm)
@@ -158,12 +167,16 @@ def _widest_pair(
     return first, second, first_up
 
 
-def _high(points: torch.Tensor) -> torch.Tensor:
-    return points.amax(dim=1, keepdim=True)
+def _high(points: torch.Tensor, margin: float) -> torch.Tensor:
+    """The correct maximum per coordinate, ``margin`` ranges beyond it."""
+    top, bottom = points.amax(dim=1, keepdim=True), points.amin(dim=1, keepdim=True)
+    return top + margin * (top - bottom)
 
 
-def _low(points: torch.Tensor) -> torch.Tensor:
-    return points.amin(dim=1, keepdim=True)
+def _low(points: torch.Tensor, margin: float) -> torch.Tensor:
+    """The correct minimum per coordinate, ``margin`` ranges below it."""
+    top, bottom = points.amax(dim=1, keepdim=True), points.amin(dim=1, keepdim=True)
+    return bottom - margin * (top - bottom)
 
 
 _ADVERSARIES: dict[str, type[Adversary]] = {

@@ -83,6 +83,8 @@ class Measurement:
     ratio: torch.Tensor  # Δ'/Δ after one round
     pair_ratio: torch.Tensor  # mean over correct pairs of d'(a, b) / d(a, b)
     rounds: torch.Tensor  # rounds to shrink Δ by ``shrink``; inf if not by the cap
+    final: torch.Tensor  # Δ after the last round run over Δ at the start
+    rounds_run: int
 
 
 def measure(cell: Cell, norms: list[str]) -> dict[str, Measurement]:
@@ -95,7 +97,7 @@ def measure(cell: Cell, norms: list[str]) -> dict[str, Measurement]:
     generator = torch.Generator().manual_seed(_seed(cell, adversary.needs_norm))
     start = initial_points(cell.init, cell.reps, cell.correct, cell.dim, generator)
     step = partial(gather, rule=cell.rule, f=cell.f, lam=cell.lam)
-    context = adversaries.Context(step, NORMS[norms[0]])
+    context = adversaries.Context(step, NORMS[norms[0]], cell.margin)
 
     def round_(points: torch.Tensor) -> torch.Tensor:
         subsets = draw_subsets(
@@ -112,6 +114,8 @@ def measure(cell: Cell, norms: list[str]) -> dict[str, Measurement]:
             ratio=after[name] / initial[name],
             pair_ratio=_pair_ratio(start, first, NORMS[name]),
             rounds=torch.full((cell.reps,), math.inf, dtype=torch.float64),
+            final=after[name] / initial[name],
+            rounds_run=1,
         )
         _mark(results[name].rounds, after[name] <= initial[name] / cell.shrink, 1)
 
@@ -121,6 +125,8 @@ def measure(cell: Cell, norms: list[str]) -> dict[str, Measurement]:
         now = diameters(points)
         for name in norms:
             _mark(results[name].rounds, now[name] <= initial[name] / cell.shrink, done)
+            results[name].final = now[name] / initial[name]
+            results[name].rounds_run = done
     return results
 
 

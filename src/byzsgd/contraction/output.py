@@ -6,6 +6,8 @@ import csv
 import io
 import math
 import os
+import shutil
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -50,10 +52,12 @@ def table_rows(result: StudyResult, study: Study) -> list[list[str]]:
 
 
 def _statistics(row: dict[str, Any]) -> list[str]:
-    ratio = f"{row['ratio_mean']:.3f} [{row['ratio_low']:.3f}, {row['ratio_high']:.3f}]"
+    mean, low, high = (_zero(row[k]) for k in ("ratio_mean", "ratio_low", "ratio_high"))
+    ratio = f"{mean} [{low}, {high}]"
     exact = "" if row["exact_ratio"] is None else f"{row['exact_ratio']:.4f}"
     if math.isinf(row["rounds_median"]):
-        rounds = f"> {row['rounds_cap']} ({row['reached']:.0%} reached)"
+        rounds = f"> {row['rounds_run']} ({row['reached']:.0%} reached; "
+        rounds += f"Δ/Δ₀ {row['final_ratio_median']:.2g})"
     else:
         rounds = f"{row['rounds_median']:.0f} [{row['rounds_low']:.0f}, "
         rounds += f"{_finite(row['rounds_high'])}]"
@@ -70,6 +74,12 @@ def _statistics(row: dict[str, Any]) -> list[str]:
         f"{row['bound']:.3f}",
         flag,
     ]
+
+
+def _zero(value: float) -> str:
+    """Three decimals, never a negative zero."""
+    text = f"{value:.3f}"
+    return text[1:] if text == "-0.000" else text
 
 
 def _finite(value: float) -> str:
@@ -145,28 +155,38 @@ def write_outputs(
     """Write results.csv, results.json, tables.md and one figure per study.
 
     An output folder that already holds results is refused unless ``overwrite``;
-    then the old files move into a ``replaced-<timestamp>`` subfolder.
+    then the old files move into a ``replaced-<timestamp>`` subfolder. Everything
+    is written into a hidden staging folder first and moved in by renames at the
+    end, ``results.json`` last: a folder with ``results.json`` holds a whole set.
     """
     out = Path(out)
     check_output(out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=out, prefix=".writing-"))
+    try:
+        texts = (to_csv(result.rows), to_json(result), markdown(result))
+        for name, text in zip(RESULT_FILES, texts, strict=True):
+            atomic_write(staging / name, text)
+        for study in result.studies:
+            plot_study(result, study, staging / f"{study.name}.png")
+        _replace_results(out, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    figures = [out / f"{study.name}.png" for study in result.studies]
+    return [out / name for name in RESULT_FILES] + figures
+
+
+def _replace_results(out: Path, staging: Path) -> None:
+    """Move old results aside, then the new ones in, results.json last."""
     old = [p for p in out.iterdir() if p.name in RESULT_FILES or p.suffix == ".png"]
     if old:
         backup = out / f"replaced-{datetime.now(timezone.utc):%Y%m%d-%H%M%S-%f}"
         backup.mkdir()
         for path in old:
             os.replace(path, backup / path.name)
-    written = []
-    for name, text in zip(
-        RESULT_FILES,
-        (to_csv(result.rows), to_json(result), markdown(result)),
-        strict=True,
-    ):
-        atomic_write(out / name, text)
-        written.append(out / name)
-    for study in result.studies:
-        written.append(plot_study(result, study, out / f"{study.name}.png"))
-    return written
+    new = sorted(staging.iterdir(), key=lambda p: p.name == "results.json")
+    for path in new:
+        os.replace(path, out / path.name)
 
 
 def check_output(out: str | Path, *, overwrite: bool = False) -> None:

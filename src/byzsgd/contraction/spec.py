@@ -8,10 +8,9 @@ cell (``"n-f"``, ``"1 - lam/2"``) so one grid can span several sizes.
 
 from __future__ import annotations
 
-import ast
 import itertools
 import math
-import operator
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -20,6 +19,7 @@ from typing import Any
 
 from byzsgd import aggregators
 from byzsgd.config import ConfigError
+from byzsgd.contraction.expressions import check, evaluate
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,7 +44,7 @@ AXES = (
     "init",
     "adversary",
 )
-SETTINGS = ("reps", "rounds_cap", "shrink", "bound", "seed")
+SETTINGS = ("reps", "rounds_cap", "shrink", "bound", "margin", "seed")
 DEFAULTS: dict[str, Any] = {
     "correct": 10,
     "f": 0,
@@ -60,9 +60,13 @@ DEFAULTS: dict[str, Any] = {
     "rounds_cap": 100,
     "shrink": 1000.0,
     "bound": "1 - lam/2",
+    "margin": 0.0,
     "seed": 1,
 }
 LIMITS = {"correct": 200, "f": 200, "dim": 100_000, "reps": 100_000}
+LIMITS["rounds_cap"] = 100_000
+MEMORY_LIMIT = 4 * 2**30  # bytes a cell may hold at once; larger cells are not run
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,7 @@ class Cell:
     rounds_cap: int
     shrink: float
     bound: str
+    margin: float
     seed: int
     q: int = 0
     status: str = "ok"
@@ -179,24 +184,21 @@ def load(
     else:
         path = Path(source)
         if not path.is_file():
-            raise ConfigError(f"study file {str(path)!r} does not exist")
+            problem = "is not a file" if path.exists() else "does not exist"
+            raise ConfigError(f"study file {str(path)!r} {problem}")
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"study file {str(path)!r}: {error}") from None
-    studies = _parse(data, dict(overrides or {}))
-    if only:
-        known = [s.name for s in studies]
-        missing = [name for name in only if name not in known]
-        if missing:
-            raise ConfigError(
-                f"no study named {missing[0]!r}; studies: {', '.join(known)}"
-            )
-        studies = [s for s in studies if s.name in only]
+    studies = _parse(data, dict(overrides or {}), only)
+    for study in studies:
+        study.cells()  # every quorum and bound evaluated here, before any work
     return studies
 
 
-def _parse(data: dict[str, Any], overrides: dict[str, Any]) -> list[Study]:
+def _parse(
+    data: dict[str, Any], overrides: dict[str, Any], only: list[str] | None
+) -> list[Study]:
     shared = {k: v for k, v in data.items() if k != "study"}
     tables = data.get("study", [{"name": "study"}])
     if isinstance(tables, dict):
@@ -207,15 +209,22 @@ def _parse(data: dict[str, Any], overrides: dict[str, Any]) -> list[Study]:
     for key in overrides:
         if key not in AXES and key not in SETTINGS:
             raise ConfigError(_unknown_key(key, "--set"))
-    studies, names = [], set()
+    studies, names = [], []
     for index, table in enumerate(tables):
         where = f"study {index + 1}"
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: expected a table, got {table!r}")
-        name = str(table.get("name", f"study{index + 1}"))
+        name = table.get("name", f"study{index + 1}")
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ConfigError(
+                f"{where}: name = {name!r}: expected letters, digits, '_', '-' or "
+                "'.', starting with a letter or digit (it names the figure file)"
+            )
         if name in names:
             raise ConfigError(f"{where}: study name {name!r} is used twice")
-        names.add(name)
+        names.append(name)
+        if only and name not in only:
+            continue
         title = str(table.get("title", name))
         values = {k: v for k, v in table.items() if k not in ("name", "title")}
         _check_keys(values, f"study {name!r}")
@@ -223,6 +232,9 @@ def _parse(data: dict[str, Any], overrides: dict[str, Any]) -> list[Study]:
         axes = {axis: _axis(name, axis, merged[axis]) for axis in AXES}
         settings = {key: _setting(name, key, merged[key]) for key in SETTINGS}
         studies.append(Study(name, title, axes, settings))
+    missing = [name for name in only or [] if name not in names]
+    if missing:
+        raise ConfigError(f"no study named {missing[0]!r}; studies: {', '.join(names)}")
     return studies
 
 
@@ -248,7 +260,7 @@ def _axis(study: str, axis: str, value: Any) -> list[Any]:
 def _check_value(study: str, axis: str, value: Any) -> Any:
     where = f"study {study!r}: {axis} = {value!r}"
     if axis in ("correct", "f", "dim"):
-        low = 0 if axis == "f" else 1
+        low = {"f": 0, "correct": 2, "dim": 1}[axis]  # a diameter needs two servers
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"{where}: expected an integer >= {low}")
         if value > LIMITS[axis]:
@@ -257,16 +269,11 @@ def _check_value(study: str, axis: str, value: Any) -> Any:
     if axis == "quorum":
         text = str(value) if not isinstance(value, bool) else ""
         try:
-            evaluate(text, {"n": 1, "c": 1, "f": 0}, "quorum")
+            return check(text, ("n", "c", "f"), "quorum")
         except ConfigError as error:
             raise ConfigError(f"{where}: {error}") from None
-        return text
     if axis == "lam":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number in [0, 1]")
-        if not 0.0 <= float(value) <= 1.0:
-            raise ConfigError(f"{where}: expected a number in [0, 1]")
-        return float(value)
+        return _number(where, value, 0.0, 1.0, "a number in [0, 1]")
     if axis == "norm":
         name = _NORM_ALIASES.get(str(value).lower())
         if name is None:
@@ -295,19 +302,14 @@ def _check_rule(where: str, value: Any) -> None:
 def _setting(study: str, key: str, value: Any) -> Any:
     where = f"study {study!r}: {key} = {value!r}"
     if key == "bound":
-        variables = {"n": 2, "c": 1, "f": 1, "q": 1, "lam": 0.5}
-        text = str(value)
         try:
-            evaluate(text, variables, "bound")
+            return check(str(value), ("n", "c", "f", "q", "lam"), "bound")
         except ConfigError as error:
             raise ConfigError(f"{where}: {error}") from None
-        return text
     if key == "shrink":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number > 1")
-        if not math.isfinite(value) or value <= 1:
-            raise ConfigError(f"{where}: expected a finite number > 1")
-        return float(value)
+        return _number(where, value, 1.0, 1e300, "a finite number > 1", open_low=True)
+    if key == "margin":
+        return _number(where, value, 0.0, 1e6, "a number in [0, 1e6]")
     low = {"reps": 2, "rounds_cap": 0, "seed": 0}[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigError(f"{where}: expected an integer >= {low}")
@@ -316,64 +318,61 @@ def _setting(study: str, key: str, value: Any) -> Any:
     return value
 
 
+def _number(
+    where: str, value: Any, low: float, high: float, text: str, open_low=False
+) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: expected {text}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ConfigError(f"{where}: expected {text}") from None
+    inside = (number > low if open_low else number >= low) and number <= high
+    if not math.isfinite(number) or not inside:
+        raise ConfigError(f"{where}: expected {text}")
+    return number
+
+
 def resolve(cell: Cell) -> Cell:
-    """The cell with its quorum evaluated and, if it cannot be measured, why."""
+    """The cell with its quorum evaluated and, if it cannot be measured, why.
+
+    A quorum or bound that cannot be evaluated for this cell (a division by zero,
+    say) is refused with the cell named: that is an error in the study file.
+    """
     live = cell.live
-    if cell.policy == "all":
-        q = live
-    else:
-        q = evaluate(cell.quorum, cell.variables(), "quorum")
-        if q != int(q):
-            return replace(cell, status=f"quorum {cell.quorum} = {q} is no integer")
-        q = int(q)
-    cell = replace(cell, q=q)
+    where = f"study {cell.study!r}, cell {cell.key(exclude=('norm',))}"
+    try:
+        if cell.policy == "all":
+            q = live
+        else:
+            q = evaluate(cell.quorum, cell.variables(), "quorum")
+        cell = replace(cell, q=int(q) if q == int(q) else 0)
+        cell.bound_value  # noqa: B018 - evaluated now, to refuse it before any work
+    except ConfigError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    if q != int(q):
+        return replace(cell, status=f"quorum {cell.quorum} = {q:g} is no integer")
     if not 1 <= q <= live:
-        return replace(cell, status=f"quorum {q} not in [1, {live}] live servers")
+        return replace(cell, status=f"quorum {q:g} not in [1, {live}] live servers")
     if cell.init == "unit_vectors" and cell.dim < cell.correct:
         return replace(cell, status=f"unit vectors need dim >= {cell.correct}")
     condition = aggregators.condition(cell.rule)
-    if not condition.holds(q, cell.f):
+    if not condition.holds(cell.q, cell.f):
         return replace(cell, status=f"{cell.rule} needs {condition.text}")
+    needed = memory_needed(cell)
+    if needed > MEMORY_LIMIT:
+        return replace(
+            cell,
+            status=f"needs about {needed / 2**30:.1f} GiB at once (limit "
+            f"{MEMORY_LIMIT / 2**30:.0f} GiB): lower reps or dim",
+        )
     return cell
 
 
-_OPERATORS = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-}
-
-
-def evaluate(text: str, variables: dict[str, float], what: str) -> float:
-    """The value of an arithmetic expression over ``variables`` (+ - * / // only)."""
-    try:
-        tree = ast.parse(str(text).strip(), mode="eval")
-    except SyntaxError:
-        raise ConfigError(_bad_expression(text, what, variables)) from None
-
-    def value(node: ast.AST) -> float:
-        if isinstance(node, ast.Expression):
-            return value(node.body)
-        if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-            return node.value
-        if isinstance(node, ast.Name) and node.id in variables:
-            return variables[node.id]
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-            return -value(node.operand)
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPERATORS:
-            right = value(node.right)
-            if right == 0 and isinstance(node.op, (ast.Div, ast.FloorDiv)):
-                raise ConfigError(f"{what} {text!r} divides by zero")
-            return _OPERATORS[type(node.op)](value(node.left), right)
-        raise ConfigError(_bad_expression(text, what, variables))
-
-    return value(tree)
-
-
-def _bad_expression(text: str, what: str, variables: dict[str, float]) -> str:
-    names = ", ".join(sorted(variables))
-    return (
-        f"{what} {text!r} is not a number or an expression of {names} with + - * / //"
+def memory_needed(cell: Cell) -> int:
+    """Bytes a cell holds at once, roughly: what the receivers got, a few times over,
+    and the pairwise boxes of the worst case."""
+    per_receiver = 4 * cell.q + (
+        3 * cell.correct if cell.adversary == "worst_case" else 0
     )
+    return 8 * cell.reps * cell.correct * cell.dim * per_receiver

@@ -106,6 +106,7 @@ def summarise(cell: Cell, measured: Measurement | None) -> dict[str, Any]:
     """One cell's row: its axes, the statistics, and whether the bound holds."""
     row: dict[str, Any] = {"study": cell.study, **cell.axes(), "n": cell.n}
     row.update(reps=cell.reps, rounds_cap=cell.rounds_cap, shrink=cell.shrink)
+    row["margin"] = cell.margin
     row["status"] = cell.status
     if measured is None:
         return row
@@ -120,6 +121,8 @@ def summarise(cell: Cell, measured: Measurement | None) -> dict[str, Any]:
         measured.rounds
     )
     row["reached"] = float(torch.isfinite(measured.rounds).double().mean())
+    row["rounds_run"] = measured.rounds_run
+    row["final_ratio_median"] = float(measured.final.median())
     row["exact_ratio"] = row["exact_p_no_contraction"] = None
     if exact.applies(cell):
         row["exact_ratio"], row["exact_p_no_contraction"] = exact.exact_values(cell)
