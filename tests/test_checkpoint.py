@@ -105,7 +105,8 @@ def test_run_killed_with_sigkill_resumes_bitwise(tmp_path) -> None:
     assert metrics.count(b"\n") == config.steps
     assert (killed / METRICS_FILE).read_bytes() == metrics
     final_whole, final_killed = _final_state(whole), _final_state(killed)
-    final_whole.pop("step_seconds"), final_killed.pop("step_seconds")
+    for timing in ("step_seconds", "timed_steps"):  # a resumed run warms up again
+        final_whole.pop(timing), final_killed.pop(timing)
     assert _same_state(final_killed, final_whole)
     a, b = (json.loads((d / SUMMARY_FILE).read_text()) for d in (whole, killed))
     assert a["steps"] == b["steps"] == config.steps
@@ -191,6 +192,20 @@ def test_resume_refuses_metrics_shorter_than_the_checkpoint(tmp_path) -> None:
     metrics = tmp_path / "r" / METRICS_FILE
     metrics.write_bytes(metrics.read_bytes()[:100])
     with pytest.raises(ValueError, match="metric lines were lost"):
+        resume(tmp_path / "r")
+
+
+def test_resume_refuses_metrics_edited_before_the_checkpoint(tmp_path) -> None:
+    run(tiny_config(steps=8, checkpoint_every=4), out=tmp_path / "r")
+    (tmp_path / "r" / SUMMARY_FILE).unlink()
+    metrics = tmp_path / "r" / METRICS_FILE
+    data = metrics.read_bytes()
+    at = data.index(b'"step": 0') + len(b'"step": ')
+    metrics.write_bytes(data[:at] + b"9" + data[at + 1 :])  # same length, one byte
+    with pytest.raises(ValueError, match="does not match its checkpoint"):
+        resume(tmp_path / "r")
+    (tmp_path / "r" / "checkpoint.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"is not a readable checkpoint: .+"):
         resume(tmp_path / "r")
 
 

@@ -101,6 +101,7 @@ def resume(
         run_dir,
         metrics_bytes=state["metrics_bytes"],
         metrics_lines=state["metrics_lines"],
+        metrics_sha256=state.get("metrics_sha256"),
     )
     set_aside(folder.path, (ERROR_FILE,))
     logger.info("resuming %s at step %d", folder.path, simulator.step_index)
@@ -177,7 +178,7 @@ def _summary(
         },
         "final_train_loss": last["train_loss"],
         "steps": steps,
-        "steps_per_second": steps / max(simulator.step_seconds, 1e-9),
+        "steps_per_second": _steps_per_second(simulator, steps),
         "wall_seconds": wall,
         "config_hash": config.hash(),
         "seed": config.seed,
@@ -189,6 +190,13 @@ def _summary(
         "byzantine_workers": list(topology.byzantine_workers),
         "run_dir": str(path),
     }
+
+
+def _steps_per_second(runner: Any, steps: int) -> float:
+    """Protocol steps per second; the simulator leaves out its warm-up step."""
+    if hasattr(runner, "seconds_per_step"):
+        return 1.0 / max(runner.seconds_per_step(), 1e-9)
+    return steps / max(runner.step_seconds, 1e-9)
 
 
 def _ray_figures(runner: Any) -> dict[str, Any]:

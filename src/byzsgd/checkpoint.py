@@ -40,12 +40,13 @@ FORMAT = 1
 
 def save(folder: RunFolder, simulator: Any, *, wall_seconds: float) -> Path:
     """Write the simulator's state and the metric offset it matches, atomically."""
-    metrics_bytes = folder.sync()
+    metrics_bytes, metrics_sha256 = folder.sync()
     payload = {
         "format": FORMAT,
         "config_hash": simulator.config.hash(),
         "step": simulator.step_index,
         "metrics_bytes": metrics_bytes,
+        "metrics_sha256": metrics_sha256,
         "metrics_lines": folder.metrics_lines,
         "wall_seconds": wall_seconds,
         "simulator": simulator.state_dict(),
@@ -69,8 +70,9 @@ def load(run_dir: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, weights_only=True)
     except Exception as error:  # torch raises several kinds on a corrupt file
+        reason = str(error) or type(error).__name__
         raise ValueError(
-            f"{str(path)!r} is not a readable checkpoint: {error}"
+            f"{str(path)!r} is not a readable checkpoint: {reason}"
         ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{str(path)!r} is not a byzsgd checkpoint of format {FORMAT}")
@@ -84,7 +86,13 @@ def folder_config(run_dir: str | Path) -> Config:
         raise FileNotFoundError(
             f"{str(run_dir)!r} is no run folder (it has no {CONFIG_FILE})"
         )
-    return from_dict(tomllib.loads(path.read_text(encoding="utf-8")), base=Config())
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(
+            f"{str(path)!r} is not a readable configuration: {error}"
+        ) from None
+    return from_dict(data, base=Config())
 
 
 def resumable(

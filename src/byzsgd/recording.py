@@ -7,6 +7,7 @@ the caller says so.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -129,11 +130,19 @@ class RunFolder:
         return folder
 
     @classmethod
-    def reopen(cls, path: str | Path, *, metrics_bytes: int, metrics_lines: int):
+    def reopen(
+        cls,
+        path: str | Path,
+        *,
+        metrics_bytes: int,
+        metrics_lines: int,
+        metrics_sha256: str | None = None,
+    ):
         """Open a run to continue it from a checkpoint taken after ``metrics_lines``.
 
         ``metrics.jsonl`` is cut back to the checkpoint's ``metrics_bytes``: lines
-        written after the checkpoint are dropped, to be written again.
+        written after the checkpoint are dropped, to be written again. The lines
+        kept must be those the checkpoint saw (their SHA-256, where it has one).
         """
         path = Path(path)
         metrics = path / METRICS_FILE
@@ -147,7 +156,8 @@ class RunFolder:
         with open(metrics, "r+b") as handle:
             kept = handle.read(metrics_bytes)
             whole_lines = not kept or kept.endswith(b"\n")
-            if kept.count(b"\n") != metrics_lines or not whole_lines:
+            changed = metrics_sha256 not in (None, hashlib.sha256(kept).hexdigest())
+            if kept.count(b"\n") != metrics_lines or not whole_lines or changed:
                 raise ValueError(
                     f"{str(metrics)!r} does not match its checkpoint (expected "
                     f"{metrics_lines} lines in its first {metrics_bytes} bytes)"
@@ -166,13 +176,15 @@ class RunFolder:
         self._metrics.flush()
         self.metrics_lines += 1
 
-    def sync(self) -> int:
-        """Force the metric lines written so far to disk; return the file's size."""
+    def sync(self) -> tuple[int, str]:
+        """Force the metric lines written so far to disk; return their size and
+        SHA-256."""
         if self._metrics is not None:
             self._metrics.flush()
             os.fsync(self._metrics.fileno())
         metrics = self.path / METRICS_FILE
-        return metrics.stat().st_size if metrics.is_file() else 0
+        data = metrics.read_bytes() if metrics.is_file() else b""
+        return len(data), hashlib.sha256(data).hexdigest()
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_write(self.path / SUMMARY_FILE, dumps(summary, indent=2) + "\n")

@@ -20,6 +20,11 @@ def add_parsers(commands) -> None:
     sweep.add_argument(
         "--jobs", type=int, help="parallel runs (default and at most: the cores)"
     )
+    sweep.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the grid and manifest of a folder holding another grid's sweep",
+    )
     sweep.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     report = commands.add_parser(
@@ -69,7 +74,7 @@ def sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from byzsgd.experiments.runner import read_summary
-    from byzsgd.experiments.sweep import load_grid, run_sweep
+    from byzsgd.experiments.sweep import check_folder, load_grid, run_sweep
 
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(
@@ -78,7 +83,11 @@ def sweep(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid)
     out = Path(args.out or Path("runs") / Path(args.grid).stem)
     runs = grid.runs()
+    check_folder(grid, out, overwrite=args.overwrite)
     finished = sum(read_summary(out / run.hash) is not None for run in runs)
+    if finished == len(runs) and (out / "sweep.json").is_file():
+        print(f"all {len(runs)} runs in {out} are finished; nothing to do")
+        return 0
     with tqdm(
         total=len(runs),
         initial=finished,
@@ -88,7 +97,12 @@ def sweep(args: argparse.Namespace) -> int:
         disable=args.no_progress,
     ) as bar:
         manifest = run_sweep(
-            grid, out, jobs=args.jobs, progress=lambda _: bar.update(), runs=runs
+            grid,
+            out,
+            jobs=args.jobs,
+            progress=lambda _: bar.update(),
+            runs=runs,
+            overwrite=args.overwrite,
         )
     for run, entry in zip(runs, manifest["runs"], strict=True):
         print(f"{entry['status']:<8} {entry['hash']}  {run.describe()}")

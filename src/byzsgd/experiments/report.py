@@ -86,7 +86,11 @@ def load_runs(path: str | Path) -> list[RunInfo]:
         return [_load_run(path, "")]
     if (path / MANIFEST_FILE).is_file():
         entries = json.loads((path / MANIFEST_FILE).read_text())["runs"]
-        return [_load_run(path / e["hash"], e.get("label", "")) for e in entries]
+        return [
+            _load_run(path / e["hash"], e.get("label", ""))
+            for e in entries
+            if (path / e["hash"] / CONFIG_FILE).is_file()
+        ]
     folders = sorted(p.parent for p in path.glob(f"*/{CONFIG_FILE}"))
     if not folders:
         raise FileNotFoundError(
@@ -94,6 +98,19 @@ def load_runs(path: str | Path) -> list[RunInfo]:
             f"{CONFIG_FILE}, no {MANIFEST_FILE}, no run folders in it)"
         )
     return [_load_run(folder, "") for folder in folders]
+
+
+def never_started(path: str | Path) -> list[dict[str, Any]]:
+    """The sweep's runs that failed before their folder held a configuration."""
+    manifest = Path(path) / MANIFEST_FILE
+    if not manifest.is_file():
+        return []
+    entries = json.loads(manifest.read_text())["runs"]
+    return [
+        {"folder": e["hash"], "setting": e.get("label", ""), "error": e.get("error")}
+        for e in entries
+        if not (Path(path) / e["hash"] / CONFIG_FILE).is_file()
+    ]
 
 
 def _load_run(folder: Path, name: str) -> RunInfo:
@@ -275,6 +292,7 @@ def _numbers(
             }
             for r in runs
         ],
+        "never_started": never_started(path),
         "heatmap": heatmap(runs, keys),
         "reference": _label(refs[0], keys) if refs else None,
         "target_accuracy": None,
@@ -336,6 +354,8 @@ def markdown(report: dict[str, Any]) -> str:
             f"| {run['setting']} | {run['seed']} | {_num(run['final_accuracy'])} | "
             f"{_num(run['final_diameter_l2'], '.2e')} | {run['error'] or 'done'} |"
         )
+    for run in report.get("never_started", []):
+        lines.append(f"| {run['setting']} | - | - | - | {run['error']} |")
     if report["heatmap"] is not None:
         lines += ["", *_heatmap_lines(report["heatmap"])]
     if report["overhead"]:

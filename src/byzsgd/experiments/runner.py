@@ -9,12 +9,15 @@ refused is reported as such and leaves nothing.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -150,7 +153,12 @@ def run_jobs(
         threads = max(1, cores // workers)
         logger.info("%d runs to do in %d processes", len(todo), workers)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=context,
+            initializer=_die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {pool.submit(execute, jobs[i], threads): i for i in todo}
             for future in as_completed(futures):
                 index = futures[future]
@@ -158,6 +166,42 @@ def run_jobs(
                 if progress is not None:
                     progress(outcomes[index])
     return [outcomes[i] for i in range(len(jobs))]
+
+
+def _die_with_parent(parent: int) -> None:
+    """Make a pool process end when the process that started it dies (Linux).
+
+    A sweep killed with SIGKILL would otherwise leave its pool processes running
+    its runs on their own, racing a sweep started again on the same folder.
+    """
+    if not sys.platform.startswith("linux"):  # pragma: no cover
+        return
+    import ctypes
+
+    set_parent_death_signal = 1  # PR_SET_PDEATHSIG
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(set_parent_death_signal, int(signal.SIGKILL))
+    if os.getppid() != parent:  # the parent died before the call above
+        os._exit(1)
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """Hold the folder for one sweep or table at a time; refuse a second one."""
+    import fcntl
+
+    handle = open(Path(folder) / ".lock", "a+")  # noqa: SIM115
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise FileExistsError(
+                f"{str(folder)!r} is in use by another sweep or table; wait for it "
+                "to end, or choose another --out"
+            ) from None
+        yield
+    finally:
+        handle.close()
 
 
 def _result(future: Any, job: Job) -> Outcome:

@@ -29,17 +29,26 @@ interrupted ones continue from their checkpoint, and a failed run leaves
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import os
 import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from byzsgd.config import Config, ConfigError, flat_keys, from_dict, set_key
-from byzsgd.experiments.runner import Job, Outcome, run_jobs
+from byzsgd.experiments.runner import (
+    Job,
+    Outcome,
+    folder_lock,
+    read_summary,
+    run_jobs,
+)
 from byzsgd.recording import atomic_write, dumps
 
 if sys.version_info >= (3, 11):
@@ -50,6 +59,7 @@ else:  # pragma: no cover
 logger = logging.getLogger(__name__)
 
 MANIFEST_FILE = "sweep.json"
+GRID_FILE = "grid.toml"
 SECTIONS = ("base", "grid", "include")
 
 
@@ -96,7 +106,13 @@ class Grid:
                 varied = tuple(k for k, v in product.items() if len(v) > 1)
                 run = SweepRun(values, self._config(values, name), name, varied)
                 if run.hash in runs:
-                    logger.info("%s repeats run %s; run once", run.describe(), run.hash)
+                    logger.warning(
+                        "%s is the same configuration as %s (%s); it runs once, "
+                        "under the first name",
+                        run.describe(),
+                        runs[run.hash].describe(),
+                        run.hash,
+                    )
                     continue
                 runs[run.hash] = run
         return list(runs.values())
@@ -169,6 +185,22 @@ def _product(table: Any, where: str, lists_only: bool) -> dict[str, list]:
     return product
 
 
+def check_folder(grid: Grid, out: str | Path, *, overwrite: bool = False) -> None:
+    """Refuse, before any work, a folder that holds the sweep of another grid."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"sweep folder {str(out)!r} is a file")
+    old = out / GRID_FILE
+    text = grid.path.read_text(encoding="utf-8")
+    if old.is_file() and old.read_text(encoding="utf-8") != text and not overwrite:
+        raise FileExistsError(
+            f"sweep folder {str(out)!r} holds the sweep of another grid ({GRID_FILE} "
+            "differs); choose another --out, or pass --overwrite to replace its "
+            "grid and manifest (finished runs with the same configuration are kept "
+            "and not run again)"
+        )
+
+
 def run_sweep(
     grid: Grid,
     out: str | Path,
@@ -176,25 +208,50 @@ def run_sweep(
     jobs: int | None = None,
     progress: Callable[[Outcome], None] | None = None,
     runs: list[SweepRun] | None = None,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Run every run of the grid not finished yet; return and write the manifest.
 
-    ``runs`` is ``grid.runs()`` where the caller has it already.
+    ``runs`` is ``grid.runs()`` where the caller has it already. A folder holding
+    the sweep of another grid is refused unless ``overwrite``; then its grid and
+    manifest move into ``replaced-<time>/``. One sweep at a time per folder. When
+    every run was finished already, nothing is run and no file is written.
     """
     out = Path(out)
     runs = grid.runs() if runs is None else runs
+    check_folder(grid, out, overwrite=overwrite)
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / "grid.toml", grid.path.read_text(encoding="utf-8"))
-    work = [Job(run.config, out / run.hash, run.describe()) for run in runs]
-    _write_manifest(out, grid, runs, None, 0.0)
+    with folder_lock(out):
+        finished = all(read_summary(out / run.hash) is not None for run in runs)
+        if finished and (out / MANIFEST_FILE).is_file():
+            logger.info("every run of %s is finished; nothing to do", out)
+            return json.loads((out / MANIFEST_FILE).read_text())
+        _replace_grid(out, grid)
+        work = [Job(run.config, out / run.hash, run.describe()) for run in runs]
+        _write_manifest(out, grid, runs, None, 0.0)
 
-    start = time.perf_counter()
-    outcomes = run_jobs(work, max_workers=jobs, progress=progress)
-    manifest = _write_manifest(out, grid, runs, outcomes, time.perf_counter() - start)
+        start = time.perf_counter()
+        outcomes = run_jobs(work, max_workers=jobs, progress=progress)
+        seconds = time.perf_counter() - start
+        manifest = _write_manifest(out, grid, runs, outcomes, seconds)
     for entry in manifest["runs"]:
         if entry["status"] == "failed":
             logger.warning("run %s failed: %s", entry["hash"], entry["error"])
     return manifest
+
+
+def _replace_grid(out: Path, grid: Grid) -> None:
+    """Write the grid file; a different one already there moves aside first."""
+    text = grid.path.read_text(encoding="utf-8")
+    old = out / GRID_FILE
+    if old.is_file() and old.read_text(encoding="utf-8") != text:
+        backup = out / f"replaced-{datetime.now(timezone.utc):%Y%m%d-%H%M%S-%f}"
+        backup.mkdir()
+        for name in (GRID_FILE, MANIFEST_FILE):
+            if (out / name).is_file():
+                os.replace(out / name, backup / name)
+    if not old.is_file():
+        atomic_write(old, text)
 
 
 def _write_manifest(

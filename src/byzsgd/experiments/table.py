@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from byzsgd.config import ConfigError, from_dict, set_key
-from byzsgd.experiments.runner import Job, Outcome, run_jobs
+from byzsgd.experiments.runner import Job, Outcome, folder_lock, run_jobs
 from byzsgd.recording import atomic_write, dumps
 
 if sys.version_info >= (3, 11):
@@ -144,7 +144,8 @@ def run_table(
         if progress is not None:
             progress(by_folder[outcome.job.folder])
 
-    outcomes = run_jobs(work, max_workers=jobs, progress=ended)
+    with folder_lock(out):
+        outcomes = run_jobs(work, max_workers=jobs, progress=ended)
     values = {
         f"{cell.row}|{cell.column}": _cell_value(outcome)
         for cell, outcome in zip(cells, outcomes, strict=True)

@@ -94,7 +94,11 @@ class Simulator:
             name: self.topology.generator("rules", name) for name in CHANNELS
         }
         self.step_index = 0
+        # Time of the protocol steps, without the first step this process runs
+        # (it pays one-off costs: allocations, lazy imports, kernel choices).
         self.step_seconds = 0.0
+        self.timed_steps = 0
+        self.warmup_seconds: float | None = None
         logger.info(
             "simulator: %d servers (Byzantine %s), %d workers (Byzantine %s), d = %d",
             config.num_servers,
@@ -114,6 +118,7 @@ class Simulator:
         return {
             "step": self.step_index,
             "step_seconds": self.step_seconds,
+            "timed_steps": self.timed_steps,
             "params": self.params.clone(),
             "workers": self.workers.state_dict(),
             "byzantine_workers": [] if oracle is None else oracle.state_dict(),
@@ -129,6 +134,7 @@ class Simulator:
             )
         self.step_index = int(state["step"])
         self.step_seconds = float(state["step_seconds"])
+        self.timed_steps = int(state.get("timed_steps", state["step"]))
         self.params = state["params"].clone()
         self.workers.load_state_dict(state["workers"])
         oracle = self.transport.channels[WORKER_TO_SERVER].oracle
@@ -160,7 +166,7 @@ class Simulator:
             oracle=self.workers,
             generators=self.rule_generators,
         )
-        self.step_seconds += time.perf_counter() - start
+        self._time(time.perf_counter() - start)
         self.params = result.params
         self.step_index += 1
 
@@ -178,6 +184,19 @@ class Simulator:
         if self.step_index % self.config.eval_every == 0 or self.done:
             record.update(metrics.evaluation(self.task, self.params[servers]))
         return record
+
+    def _time(self, seconds: float) -> None:
+        if self.warmup_seconds is None:
+            self.warmup_seconds = seconds
+        else:
+            self.step_seconds += seconds
+            self.timed_steps += 1
+
+    def seconds_per_step(self) -> float:
+        """Mean time of a protocol step, warm-up excluded where there are others."""
+        if self.timed_steps:
+            return self.step_seconds / self.timed_steps
+        return self.warmup_seconds or 0.0
 
     def surviving_servers(self, step: int) -> list[int]:
         """Rows of the correct servers that have not crashed by ``step``."""
