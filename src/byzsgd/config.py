@@ -142,6 +142,12 @@ class FaultConfig:
         0, "the step from which the nodes in crash_servers and crash_workers are silent"
     )
 
+    def crashed(self, role: str, step: int) -> frozenset[int]:
+        """Ids of the nodes of ``role`` ("server" or "worker") silent at ``step``."""
+        if step < self.crash_step:
+            return frozenset()
+        return frozenset(getattr(self, f"crash_{role}s"))
+
 
 @dataclass
 class RayConfig:

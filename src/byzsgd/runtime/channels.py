@@ -180,9 +180,9 @@ class SimulatedChannel:
         """Which sender's message reaches which receiver at all: (r, n)."""
         roles = self.roles
         arrived = torch.ones(len(roles.receivers), roles.num_senders, dtype=torch.bool)
-        if step >= self.faults.crash_step:
-            crashed = getattr(self.faults, f"crash_{roles.sender_role}s")
-            arrived[:, list(crashed)] = False
+        crashed = self.faults.crashed(roles.sender_role, step)
+        if crashed:
+            arrived[:, sorted(crashed)] = False
         if self.faults.omission > 0:
             lost = torch.rand(arrived.shape, generator=self.network)
             arrived &= (lost >= self.faults.omission) | self.is_byzantine

@@ -228,7 +228,5 @@ def load_task(config: Config) -> Task:
 
 
 def _survivors(ids: tuple[int, ...], faults, role: str, step: int) -> list[int]:
-    crashed = set(getattr(faults, f"crash_{role}s"))
-    if step < faults.crash_step:
-        crashed = set()
+    crashed = faults.crashed(role, step)
     return [row for row, node in enumerate(ids) if node not in crashed]

@@ -114,9 +114,7 @@ class Harness:
             if role == SERVER
             else self.topology.correct_workers
         )
-        crashed = set(getattr(self.config.faults, f"crash_{role}s"))
-        if step < self.config.faults.crash_step:
-            crashed = set()
+        crashed = self.config.faults.crashed(role, step)
         return [node for node in correct if node not in crashed]
 
     def report(self, step: int, role: str, node: int, values: dict) -> None:
