@@ -34,3 +34,35 @@ def test_time_per_step_leaves_out_the_warm_up_step() -> None:
     single = Simulator(tiny_config(steps=1))
     list(single.records())
     assert single.seconds_per_step() == single.warmup_seconds > 0
+
+
+def test_crashed_correct_nodes_leave_the_simulation_at_the_crash_step() -> None:
+    from byzsgd.config import FaultConfig
+    from byzsgd.runtime.simulator import Simulator
+    from tests.conftest import tiny_config
+
+    faults = FaultConfig(crash_servers=[3], crash_workers=[2, 4], crash_step=5)
+    assert faults.crashed("server", 4) == frozenset()
+    assert faults.crashed("server", 5) == {3}
+    assert faults.crashed("worker", 9) == {2, 4}
+
+    probe = Simulator(tiny_config(steps=8))
+    server = probe.topology.correct_servers[0]
+    worker = probe.topology.correct_workers[0]
+    simulator = Simulator(
+        tiny_config(
+            steps=8,
+            faults__crash_servers=[server],
+            faults__crash_workers=[worker],
+            faults__crash_step=5,
+        )
+    )
+    servers = len(simulator.topology.correct_servers)
+    assert len(simulator.surviving_servers(4)) == servers
+    assert len(simulator.surviving_servers(5)) == servers - 1
+    assert server not in [
+        simulator.topology.correct_servers[i] for i in simulator.surviving_servers(5)
+    ]
+    list(simulator.records())
+    final = simulator.final_evaluation()["loss"]
+    assert str(server) not in final and len(final) == servers - 1
