@@ -72,6 +72,7 @@ def table(args: argparse.Namespace) -> int:
 
 def sweep(args: argparse.Namespace) -> int:
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from byzsgd.experiments.runner import read_summary
     from byzsgd.experiments.sweep import check_folder, load_grid, run_sweep
@@ -88,14 +89,17 @@ def sweep(args: argparse.Namespace) -> int:
     if finished == len(runs) and (out / "sweep.json").is_file():
         print(f"all {len(runs)} runs in {out} are finished; nothing to do")
         return 0
-    with tqdm(
-        total=len(runs),
-        initial=finished,
-        desc="byzsgd sweep",
-        unit="run",
-        file=sys.stderr,
-        disable=args.no_progress,
-    ) as bar:
+    with (
+        logging_redirect_tqdm(),  # log lines above the bar, not through it
+        tqdm(
+            total=len(runs),
+            initial=finished,
+            desc="byzsgd sweep",
+            unit="run",
+            file=sys.stderr,
+            disable=args.no_progress,
+        ) as bar,
+    ):
         manifest = run_sweep(
             grid,
             out,
