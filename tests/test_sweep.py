@@ -164,6 +164,27 @@ def test_a_folder_holding_another_grid_is_refused(tmp_path, capsys) -> None:
     assert manifest["counts"] == {"done": 2, "skipped": 4}
     assert "6 runs" in capsys.readouterr().out
 
+    # A comment is no other grid; a subset of finished runs with --overwrite
+    # replaces the grid and manifest without running anything.
+    commented = tmp_path / "commented.toml"
+    commented.write_text("# the same runs\n" + other.read_text())
+    assert main(["sweep", str(commented), "--out", str(out), "--no-progress"]) == 0
+    subset = tmp_path / "subset.toml"
+    subset.write_text(first.read_text().replace("seed = [0, 1]", "seed = [0]"))
+    args = ["sweep", str(subset), "--out", str(out), "--no-progress", "--overwrite"]
+    assert main(args) == 0
+    assert (out / "grid.toml").read_text() == subset.read_text()
+    assert json.loads((out / MANIFEST_FILE).read_text())["counts"] == {"skipped": 2}
+    assert len([p for p in out.iterdir() if p.name.startswith("replaced-")]) == 2
+
+    # A folder of other files is no sweep folder.
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "notes.txt").write_text("mine")
+    args = ["sweep", str(first), "--out", str(stranger), "--no-progress"]
+    assert main(args) == 2
+    assert "holds files but no sweep" in capsys.readouterr().err
+
 
 def test_one_sweep_at_a_time_per_folder(tmp_path) -> None:
     from byzsgd.experiments.runner import folder_lock

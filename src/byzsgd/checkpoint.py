@@ -70,7 +70,8 @@ def load(run_dir: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, weights_only=True)
     except Exception as error:  # torch raises several kinds on a corrupt file
-        reason = str(error) or type(error).__name__
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = reason or type(error).__name__
         raise ValueError(
             f"{str(path)!r} is not a readable checkpoint: {reason}"
         ) from None

@@ -75,7 +75,7 @@ def sweep(args: argparse.Namespace) -> int:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     from byzsgd.experiments.runner import read_summary
-    from byzsgd.experiments.sweep import check_folder, load_grid, run_sweep
+    from byzsgd.experiments.sweep import check_folder, load_grid, run_sweep, same_runs
 
     if args.jobs is not None and args.jobs < 1:
         raise ConfigError(
@@ -84,9 +84,9 @@ def sweep(args: argparse.Namespace) -> int:
     grid = load_grid(args.grid)
     out = Path(args.out or Path("runs") / Path(args.grid).stem)
     runs = grid.runs()
-    check_folder(grid, out, overwrite=args.overwrite)
+    check_folder(grid, out, overwrite=args.overwrite, runs=runs)
     finished = sum(read_summary(out / run.hash) is not None for run in runs)
-    if finished == len(runs) and (out / "sweep.json").is_file():
+    if finished == len(runs) and same_runs(grid, out, runs):
         print(f"all {len(runs)} runs in {out} are finished; nothing to do")
         return 0
     with (

@@ -185,20 +185,48 @@ def _product(table: Any, where: str, lists_only: bool) -> dict[str, list]:
     return product
 
 
-def check_folder(grid: Grid, out: str | Path, *, overwrite: bool = False) -> None:
-    """Refuse, before any work, a folder that holds the sweep of another grid."""
+def check_folder(
+    grid: Grid,
+    out: str | Path,
+    *,
+    overwrite: bool = False,
+    runs: list[SweepRun] | None = None,
+) -> None:
+    """Refuse, before any work, a folder that is no sweep of this grid.
+
+    Another grid's sweep (another set of runs; comments and layout do not count)
+    and a non-empty folder that holds no sweep at all are refused unless
+    ``overwrite``.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise FileExistsError(f"sweep folder {str(out)!r} is a file")
-    old = out / GRID_FILE
-    text = grid.path.read_text(encoding="utf-8")
-    if old.is_file() and old.read_text(encoding="utf-8") != text and not overwrite:
+    if overwrite or not out.is_dir():
+        return
+    if not (out / MANIFEST_FILE).is_file():
+        if any(p.name != ".lock" for p in out.iterdir()):
+            raise FileExistsError(
+                f"{str(out)!r} holds files but no sweep ({MANIFEST_FILE}); choose "
+                "another --out, or pass --overwrite to run the sweep there anyway"
+            )
+        return
+    if not same_runs(grid, out, runs):
         raise FileExistsError(
-            f"sweep folder {str(out)!r} holds the sweep of another grid ({GRID_FILE} "
-            "differs); choose another --out, or pass --overwrite to replace its "
-            "grid and manifest (finished runs with the same configuration are kept "
-            "and not run again)"
+            f"sweep folder {str(out)!r} holds the sweep of another grid (other "
+            "runs); choose another --out, or pass --overwrite to replace its grid "
+            "and manifest (finished runs with the same configuration are kept and "
+            "not run again)"
         )
+
+
+def same_runs(grid: Grid, out: Path, runs: list[SweepRun] | None = None) -> bool:
+    """Whether the sweep in ``out`` is of the same runs as ``grid``."""
+    manifest = Path(out) / MANIFEST_FILE
+    if not manifest.is_file():
+        return False
+    listed = [entry["hash"] for entry in json.loads(manifest.read_text())["runs"]]
+    runs = grid.runs() if runs is None else runs
+    return listed == [run.hash for run in runs]
 
 
 def run_sweep(
@@ -219,14 +247,14 @@ def run_sweep(
     """
     out = Path(out)
     runs = grid.runs() if runs is None else runs
-    check_folder(grid, out, overwrite=overwrite)
+    check_folder(grid, out, overwrite=overwrite, runs=runs)
     out.mkdir(parents=True, exist_ok=True)
     with folder_lock(out):
         finished = all(read_summary(out / run.hash) is not None for run in runs)
-        if finished and (out / MANIFEST_FILE).is_file():
+        if finished and same_runs(grid, out, runs):
             logger.info("every run of %s is finished; nothing to do", out)
             return json.loads((out / MANIFEST_FILE).read_text())
-        _replace_grid(out, grid)
+        _replace_grid(out, grid, runs)
         work = [Job(run.config, out / run.hash, run.describe()) for run in runs]
         _write_manifest(out, grid, runs, None, 0.0)
 
@@ -240,17 +268,17 @@ def run_sweep(
     return manifest
 
 
-def _replace_grid(out: Path, grid: Grid) -> None:
-    """Write the grid file; a different one already there moves aside first."""
+def _replace_grid(out: Path, grid: Grid, runs: list[SweepRun]) -> None:
+    """Write the grid file; another grid's file and manifest move aside first."""
     text = grid.path.read_text(encoding="utf-8")
     old = out / GRID_FILE
-    if old.is_file() and old.read_text(encoding="utf-8") != text:
+    if old.is_file() and not same_runs(grid, out, runs):
         backup = out / f"replaced-{datetime.now(timezone.utc):%Y%m%d-%H%M%S-%f}"
         backup.mkdir()
         for name in (GRID_FILE, MANIFEST_FILE):
             if (out / name).is_file():
                 os.replace(out / name, backup / name)
-    if not old.is_file():
+    if not old.is_file() or old.read_text(encoding="utf-8") != text:
         atomic_write(old, text)
 
 
