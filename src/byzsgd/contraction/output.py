@@ -8,7 +8,6 @@ import math
 import os
 import shutil
 import tempfile
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ import matplotlib.pyplot as plt
 
 from byzsgd.contraction.spec import AXES, Study
 from byzsgd.contraction.study import StudyResult
-from byzsgd.recording import atomic_write, dumps
+from byzsgd.recording import atomic_write, dumps, set_aside
 
 RESULT_FILES = ("results.csv", "results.json", "tables.md")
 _NUMERIC = ("correct", "f", "dim", "lam")
@@ -178,12 +177,10 @@ def write_outputs(
 
 def _replace_results(out: Path, staging: Path) -> None:
     """Move old results aside, then the new ones in, results.json last."""
-    old = [p for p in out.iterdir() if p.name in RESULT_FILES or p.suffix == ".png"]
-    if old:
-        backup = out / f"replaced-{datetime.now(timezone.utc):%Y%m%d-%H%M%S-%f}"
-        backup.mkdir()
-        for path in old:
-            os.replace(path, backup / path.name)
+    old = [
+        p.name for p in out.iterdir() if p.name in RESULT_FILES or p.suffix == ".png"
+    ]
+    set_aside(out, tuple(old))
     new = sorted(staging.iterdir(), key=lambda p: p.name == "results.json")
     for path in new:
         os.replace(path, out / path.name)

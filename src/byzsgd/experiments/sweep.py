@@ -31,13 +31,11 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import sys
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +47,7 @@ from byzsgd.experiments.runner import (
     read_summary,
     run_jobs,
 )
-from byzsgd.recording import atomic_write, dumps
+from byzsgd.recording import atomic_write, dumps, set_aside
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -273,11 +271,7 @@ def _replace_grid(out: Path, grid: Grid, runs: list[SweepRun]) -> None:
     text = grid.path.read_text(encoding="utf-8")
     old = out / GRID_FILE
     if old.is_file() and not same_runs(grid, out, runs):
-        backup = out / f"replaced-{datetime.now(timezone.utc):%Y%m%d-%H%M%S-%f}"
-        backup.mkdir()
-        for name in (GRID_FILE, MANIFEST_FILE):
-            if (out / name).is_file():
-                os.replace(out / name, backup / name)
+        set_aside(out, (GRID_FILE, MANIFEST_FILE))
     if not old.is_file() or old.read_text(encoding="utf-8") != text:
         atomic_write(old, text)
 
